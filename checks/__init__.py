@@ -1,0 +1,1 @@
+"""Asset checks: audits that reconcile row counts between layers."""

@@ -1,0 +1,1 @@
+"""The Iceberg IO manager and its one commit path."""

@@ -1,0 +1,135 @@
+"""The Iceberg IO manager: asset outputs become commits, asset inputs become partition reads.
+
+Which rows an asset owns comes from its definition metadata (partition column, write mode,
+primary key) and from the partition *time window* of the run, so a single run over a range of
+partitions writes and reads exactly that range.
+"""
+
+import dagster as dg
+import narwhals as nw
+import pandas as pd
+import pyarrow as pa
+from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.table import Table
+
+from io_managers.commits import CommitResult, WriteRequest, commit, count_rows
+from io_managers.slices import TableSlice
+from io_managers.tables import create_table_if_missing, normalise_arrow
+from resources.catalog import IcebergCatalogResource
+
+# Definition metadata keys the asset factory sets and this IO manager reads.
+PARTITION_COLUMN = "lakehouse/partition_column"
+WRITE_MODE = "lakehouse/write_mode"
+PRIMARY_KEY = "lakehouse/primary_key"
+TABLE_PROPERTIES = "lakehouse/table_properties"
+PREVIEW_ROWS = 5
+
+
+def table_identifier(asset_key: dg.AssetKey) -> str:
+    return ".".join(asset_key.path)
+
+
+def slice_for(context: dg.InputContext | dg.OutputContext, partition_column: str | None) -> TableSlice:
+    if partition_column is None or not context.has_asset_partitions:
+        return TableSlice()
+    window = context.asset_partitions_time_window
+    return TableSlice(partition_column=partition_column, start=window.start, end=window.end)
+
+
+def to_arrow(obj: object) -> pa.Table:
+    """The engines a materialisation may hand over: pandas, Arrow or any frame Narwhals knows."""
+    if isinstance(obj, pa.Table):
+        table = obj
+    elif isinstance(obj, pd.DataFrame):
+        table = pa.Table.from_pandas(obj, preserve_index=False)
+    else:
+        table = nw.from_native(obj, eager_only=True).to_arrow()
+    return normalise_arrow(table)
+
+
+def arrow_to_pandas(data: pa.Table) -> pd.DataFrame:
+    # Arrow-backed columns keep nullable integers as integers and dates as dates.
+    return data.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _column_docs(metadata: dict) -> dict[str, str]:
+    schema = metadata.get("dagster/column_schema")
+    if schema is None:
+        return {}
+    return {column.name: column.description or "" for column in schema.columns}
+
+
+def _metadata(table: Table, result: CommitResult, table_slice: TableSlice, data: pa.Table) -> dict:
+    preview = data.slice(0, PREVIEW_ROWS).to_pandas()
+    columns = dg.TableSchema(
+        columns=[
+            dg.TableColumn(name=field.name, type=str(field.field_type), description=field.doc)
+            for field in table.schema().fields
+        ]
+    )
+    metadata = {
+        "write_mode": result.mode,
+        "rows_written": dg.MetadataValue.int(result.rows_written),
+        "rows_replaced": dg.MetadataValue.int(result.rows_replaced),
+        "slice": table_slice.label,
+        "slice_row_count": dg.MetadataValue.int(count_rows(table, table_slice)),
+        "table": table_identifier_of(table),
+        "table_location": dg.MetadataValue.path(table.location()),
+        "dagster/column_schema": columns,
+        "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "(no rows)"),
+    }
+    if result.snapshot_id is not None:
+        metadata["snapshot_id"] = dg.MetadataValue.text(str(result.snapshot_id))
+    if result.skipped_reason:
+        metadata["skipped"] = result.skipped_reason
+    return metadata
+
+
+def table_identifier_of(table: Table) -> str:
+    return ".".join(table.name())
+
+
+class IcebergIOManager(dg.ConfigurableIOManager):
+    """Writes each asset to the Iceberg table `<layer>.<name>` and reads partitions back as pandas."""
+
+    catalog: dg.ResourceDependency[IcebergCatalogResource]
+
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
+        if obj is None:
+            return
+        metadata = context.definition_metadata or {}
+        partition_column = metadata.get(PARTITION_COLUMN)
+        table_slice = slice_for(context, partition_column)
+        data = to_arrow(obj)
+        identifier = table_identifier(context.asset_key)
+        table = create_table_if_missing(self.catalog.load(), identifier, data.schema, partition_column)
+        run = context.step_context.dagster_run
+        request = WriteRequest(
+            mode=metadata.get(WRITE_MODE, "overwrite"),
+            slice=table_slice,
+            # a re-executed run keeps its root run id, so its append is recognised as a repeat
+            run_id=run.root_run_id or run.run_id,
+            primary_key=tuple(metadata.get(PRIMARY_KEY) or ()),
+            column_docs=_column_docs(metadata),
+            properties=metadata.get(TABLE_PROPERTIES) or {},
+        )
+        result = commit(table, data, request)
+        context.add_output_metadata(_metadata(table, result, table_slice, data))
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        upstream = context.upstream_output
+        metadata = (upstream.definition_metadata if upstream else None) or {}
+        identifier = table_identifier(context.asset_key)
+        try:
+            table = self.catalog.load().load_table(identifier)
+        except NoSuchTableError:
+            raise dg.Failure(
+                f"table {identifier} does not exist yet: materialise {context.asset_key.to_user_string()} first"
+            ) from None
+        table_slice = slice_for(context, metadata.get(PARTITION_COLUMN))
+        partition_type = (
+            table.schema().find_field(table_slice.partition_column).field_type
+            if table_slice.is_partitioned
+            else None
+        )
+        return arrow_to_pandas(table.scan(row_filter=table_slice.row_filter(partition_type)).to_arrow())

@@ -1,0 +1,77 @@
+"""The part of a table one materialisation owns: its partition column and time window."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, LessThan
+from pyiceberg.types import DateType, IcebergType, TimestampType, TimestamptzType
+
+
+class PartitionWindowError(ValueError):
+    """Rows that fall outside the partition being written: writing them would corrupt other partitions."""
+
+
+@dataclass(frozen=True)
+class TableSlice:
+    """A whole table (no partition column) or the rows whose partition column lies in [start, end)."""
+
+    partition_column: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+    @property
+    def is_partitioned(self) -> bool:
+        return self.partition_column is not None and self.start is not None
+
+    @property
+    def label(self) -> str:
+        if not self.is_partitioned:
+            return "whole table"
+        last_day = (self.end - dt.timedelta(days=1)).date()
+        if last_day == self.start.date():
+            return str(self.start.date())
+        return f"{self.start.date()}..{last_day}"
+
+    def bounds_for(self, column_type: IcebergType) -> tuple[object, object]:
+        """The window as literals of the partition column's type: dates, naive or UTC timestamps."""
+        if isinstance(column_type, DateType):
+            return self.start.date(), self.end.date()
+        if isinstance(column_type, TimestampType):
+            return self.start.replace(tzinfo=None), self.end.replace(tzinfo=None)
+        if isinstance(column_type, TimestamptzType):
+            return self.start.astimezone(dt.UTC), self.end.astimezone(dt.UTC)
+        raise PartitionWindowError(
+            f"partition column {self.partition_column!r} has type {column_type}; expected date or timestamp"
+        )
+
+    def row_filter(self, column_type: IcebergType | None) -> BooleanExpression:
+        if not self.is_partitioned:
+            return AlwaysTrue()
+        start, end = (value.isoformat() for value in self.bounds_for(column_type))
+        return And(GreaterThanOrEqual(self.partition_column, start), LessThan(self.partition_column, end))
+
+    def check_rows(self, data: pa.Table, column_type: IcebergType) -> None:
+        """Every row must lie inside the window, so an overwrite of the window replaces exactly them."""
+        if not self.is_partitioned or data.num_rows == 0:
+            return
+        if self.partition_column not in data.column_names:
+            raise PartitionWindowError(f"the data has no partition column {self.partition_column!r}")
+        column = data.column(self.partition_column)
+        start, end = self.bounds_for(column_type)
+        nulls = column.null_count
+        scalar_type = column.type
+        outside = pc.sum(
+            pc.or_(
+                pc.less(column, pa.scalar(start, scalar_type)),
+                pc.greater_equal(column, pa.scalar(end, scalar_type)),
+            )
+        ).as_py()
+        if nulls or outside:
+            span = pc.min_max(column).as_py()
+            raise PartitionWindowError(
+                f"{nulls} rows have no {self.partition_column!r} and {outside or 0} rows lie outside the "
+                f"partition {self.label} (values from {span['min']} to {span['max']}); "
+                "nothing was written"
+            )

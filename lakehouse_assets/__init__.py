@@ -1,0 +1,1 @@
+"""Medallion Lakehouse: YAML dataset contracts become Dagster assets over Apache Iceberg."""

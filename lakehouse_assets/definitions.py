@@ -1,0 +1,32 @@
+"""The code location's one entry point: contracts -> assets, resources for the environment."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from io_managers.iceberg_io_manager import IcebergIOManager
+from lakehouse_assets.contract_model import load_contracts
+from lakehouse_assets.factory import build_assets
+from lakehouse_assets.settings import Settings, load_settings
+from resources.catalog import IcebergCatalogResource
+from resources.landing_storage import LocalLandingStorage
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CONTRACT_DIRS = (PACKAGE_DIR / "contracts", PACKAGE_DIR / "models")
+
+
+def build_resources(settings: Settings) -> dict:
+    if settings.env != "local":
+        raise NotImplementedError(f"LAKEHOUSE_ENV={settings.env} is not available yet; use local")
+    catalog = IcebergCatalogResource.sqlite(settings.catalog_uri, settings.warehouse_dir.as_uri())
+    return {
+        "catalog": catalog,
+        "io_manager": IcebergIOManager(catalog=catalog),
+        "landing_storage": LocalLandingStorage(root=str(settings.landing_dir)),
+    }
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    settings = load_settings()
+    return dg.Definitions(assets=build_assets(load_contracts(*CONTRACT_DIRS)), resources=build_resources(settings))

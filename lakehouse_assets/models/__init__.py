@@ -1,0 +1,1 @@
+"""Model contracts (YAML) and the Python functions that some of them name."""

@@ -1,0 +1,136 @@
+"""Raw: landing rows cast to the contract's types; rows that cannot be typed are quarantined.
+
+Nothing is dropped: every landing row ends up either in `raw.<dataset>` or, with its original
+strings and the reason, in `raw.<dataset>_rejects`.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakehouse_assets.contract_model import DECIMAL_TYPE, Column, DatasetContract
+from lakehouse_assets.landing import LINEAGE_COLUMNS
+
+REJECT_COLUMNS = "_reject_columns"
+REJECT_REASON = "_reject_reason"
+REJECT_DESCRIPTIONS = {
+    REJECT_COLUMNS: "Columns whose value could not be typed, comma-separated",
+    REJECT_REASON: "Why the row was quarantined, one clause per column",
+}
+_INTEGER = r"^\s*[+-]?\d+\s*$"
+_NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(inf|infinity|nan)\s*$"
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+_INT_BOUNDS = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+
+
+def arrow_type(type_name: str) -> pa.DataType:
+    decimal = DECIMAL_TYPE.match(type_name)
+    if decimal:
+        return pa.decimal128(int(decimal.group(1)), int(decimal.group(2)))
+    return {
+        "string": pa.string(),
+        "int": pa.int32(),
+        "long": pa.int64(),
+        "double": pa.float64(),
+        "boolean": pa.bool_(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us"),
+        "timestamptz": pa.timestamp("us", tz="UTC"),
+    }[type_name]
+
+
+@dataclass
+class RawResult:
+    typed: pa.Table
+    rejects: pa.Table
+
+
+def _parse(values: pa.Array, column: Column) -> pa.Array:
+    """Typed values; a value that does not parse becomes null (the caller flags it)."""
+    type_name = column.type
+    target = arrow_type(type_name)
+    if type_name == "string":
+        return values
+    if type_name in _INT_BOUNDS:
+        ok = pc.match_substring_regex(values, _INTEGER)
+        candidates = pc.utf8_trim_whitespace(pc.if_else(ok, values, None))
+        as_decimal = pc.cast(candidates, pa.decimal128(38, 0))
+        low, high = _INT_BOUNDS[type_name]
+        in_range = pc.and_(
+            pc.greater_equal(as_decimal, pa.scalar(low, pa.decimal128(38, 0))),
+            pc.less_equal(as_decimal, pa.scalar(high, pa.decimal128(38, 0))),
+        )
+        return pc.cast(pc.if_else(in_range, candidates, None), target)
+    if type_name == "double" or target.id == pa.decimal128(1, 0).id:
+        ok = pc.match_substring_regex(values, _NUMBER, ignore_case=True)
+        numbers = pc.cast(pc.utf8_trim_whitespace(pc.if_else(ok, values, None)), pa.float64())
+        if type_name == "double":
+            return numbers
+        return _to_decimal(pc.if_else(ok, values, None), target)
+    if type_name == "boolean":
+        lowered = pc.utf8_lower(pc.utf8_trim_whitespace(values))
+        return pc.if_else(
+            pc.is_in(lowered, pa.array(_TRUE)),
+            True,
+            pc.if_else(pc.is_in(lowered, pa.array(_FALSE)), False, pa.scalar(None, pa.bool_())),
+        )
+    series = pd.Series(values.to_numpy(zero_copy_only=False), dtype=object)
+    if type_name == "date":
+        parsed = pd.to_datetime(series, format=column.format or "%Y-%m-%d", errors="coerce")
+        return pa.array(parsed.dt.date.where(parsed.notna(), None), pa.date32())
+    utc = type_name == "timestamptz"
+    parsed = pd.to_datetime(series, format=column.format or "ISO8601", errors="coerce", utc=utc)
+    return pa.array(parsed.astype(f"datetime64[us{', UTC' if utc else ''}]"), target)
+
+
+def _to_decimal(values: pa.Array, target: pa.DataType) -> pa.Array:
+    result = []
+    for value in values.to_pylist():
+        try:
+            scalar = pa.scalar(value, pa.string()).cast(target) if value is not None else None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            scalar = None
+        result.append(scalar.as_py() if scalar is not None else None)
+    return pa.array(result, target)
+
+
+def _positions(mask: pa.Array) -> list[int]:
+    return np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False)).tolist()
+
+
+def type_landing_rows(landing: pa.Table, contract: DatasetContract) -> RawResult:
+    null_values = pa.array(contract.source.csv.null_values, pa.string())
+    reasons: dict[int, list[str]] = defaultdict(list)
+    failed_columns: dict[int, list[str]] = defaultdict(list)
+    typed_columns = {}
+    for column in contract.columns:
+        original = landing.column(column.name).combine_chunks()
+        present = pc.invert(pc.is_in(original, null_values))
+        source = pc.if_else(present, original, pa.scalar(None, pa.string()))
+        typed = _parse(source, column)
+        for index in _positions(pc.and_(present, pc.is_null(typed))):
+            reasons[index].append(f"{column.name}: {original[index].as_py()!r} is not a valid {column.type}")
+            failed_columns[index].append(column.name)
+        if not column.nullable:
+            for index in _positions(pc.invert(present)):
+                reasons[index].append(f"{column.name}: required value is missing")
+                failed_columns[index].append(column.name)
+        typed_columns[column.name] = typed
+
+    lineage = {name: landing.column(name) for name in LINEAGE_COLUMNS}
+    typed = pa.table(typed_columns | lineage)
+    rejected = np.zeros(landing.num_rows, dtype=bool)
+    rejected[list(reasons)] = True
+    rejects = landing.select([*(column.name for column in contract.columns), *LINEAGE_COLUMNS]).filter(
+        pa.array(rejected)
+    )
+    ordered = sorted(reasons)
+    rejects = rejects.append_column(
+        REJECT_COLUMNS, pa.array([",".join(failed_columns[index]) for index in ordered], pa.string())
+    ).append_column(REJECT_REASON, pa.array(["; ".join(reasons[index]) for index in ordered], pa.string()))
+    return RawResult(typed=typed.filter(pa.array(~rejected)), rejects=rejects)

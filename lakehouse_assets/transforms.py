@@ -1,0 +1,165 @@
+"""Staging steps and model steps, written once with Narwhals.
+
+Every function takes and returns a Narwhals frame, so the same code runs on the pandas frames the
+IO manager hands to small partitions and on the engines that large partitions use.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import narwhals as nw
+
+from lakehouse_assets.contract_model import (
+    AggregateStep,
+    CastStep,
+    DeduplicateStep,
+    DeriveDateStep,
+    FilterStep,
+    LookupStep,
+    MaskStep,
+    ModelStep,
+    RenameStep,
+    StagingStep,
+    TrimStep,
+)
+
+NARWHALS_TYPES = {
+    "string": nw.String(),
+    "int": nw.Int32(),
+    "long": nw.Int64(),
+    "double": nw.Float64(),
+    "boolean": nw.Boolean(),
+    "date": nw.Date(),
+    "timestamp": nw.Datetime("us"),
+    "timestamptz": nw.Datetime("us", "UTC"),
+}
+
+
+@dataclass
+class StepCounts:
+    """Rows removed by named rules, so the audits can reconcile layer counts."""
+
+    removed: dict[str, int] = field(default_factory=dict)
+
+    def add(self, rule: str, rows: int) -> None:
+        self.removed[rule] = self.removed.get(rule, 0) + rows
+
+
+def _sha256(values: Any) -> Any:
+    return values.map(lambda value: None if value is None else hashlib.sha256(str(value).encode()).hexdigest())
+
+
+def apply_staging_steps(frame: nw.DataFrame, steps: list[StagingStep]) -> tuple[nw.DataFrame, StepCounts]:
+    counts = StepCounts()
+    for step in steps:
+        if isinstance(step, TrimStep):
+            frame = frame.with_columns(nw.col(name).str.strip_chars() for name in step.trim)
+        elif isinstance(step, RenameStep):
+            frame = frame.rename(step.rename)
+        elif isinstance(step, CastStep):
+            frame = frame.with_columns(
+                nw.col(name).cast(NARWHALS_TYPES[type_]) for name, type_ in step.cast.items()
+            )
+        elif isinstance(step, DeriveDateStep):
+            spec = step.derive_date
+            # yyyymmdd as one integer parses the same way on every backend, padding included
+            yyyymmdd = nw.col(spec.year).cast(nw.Int64) * 10000 + nw.col(spec.month) * 100 + nw.col(spec.day)
+            frame = frame.with_columns(yyyymmdd.cast(nw.String).str.to_date("%Y%m%d").alias(spec.column))
+        elif isinstance(step, DeduplicateStep):
+            before = len(frame)
+            frame = deduplicate_latest(frame, step.deduplicate.keys, step.deduplicate.latest_by)
+            counts.add("duplicates", before - len(frame))
+        elif isinstance(step, MaskStep):
+            frame = mask_columns(frame, step.mask.columns, step.mask.method)
+    return frame, counts
+
+
+def deduplicate_latest(frame: nw.DataFrame, keys: list[str], latest_by: str) -> nw.DataFrame:
+    """One row per key: the one with the greatest `latest_by`; ties keep the first seen."""
+    latest = frame.filter(nw.col(latest_by) == nw.col(latest_by).max().over(*keys))
+    return latest.unique(subset=keys, keep="first", maintain_order=True)
+
+
+def mask_columns(frame: nw.DataFrame, columns: list[str], method: str) -> nw.DataFrame:
+    if method == "redact":
+        return frame.with_columns(
+            nw.when(nw.col(name).is_null()).then(nw.lit(None)).otherwise(nw.lit("***")).alias(name)
+            for name in columns
+        )
+    return frame.with_columns(
+        nw.col(name).cast(nw.String).map_batches(_sha256, return_dtype=nw.String()).alias(name)
+        for name in columns
+    )
+
+
+def lookup(
+    frame: nw.DataFrame, reference: nw.DataFrame, match: dict[str, str], columns: dict[str, str]
+) -> nw.DataFrame:
+    """Left join that never drops or multiplies a row: the reference side is made unique on its keys."""
+    join_keys = {right: f"__lookup_key_{index}" for index, right in enumerate(match.values())}
+    right = (
+        reference.select(
+            *(nw.col(right).alias(alias) for right, alias in join_keys.items()),
+            *(nw.col(source).alias(target) for source, target in columns.items()),
+        )
+        .unique(subset=list(join_keys.values()), keep="first", maintain_order=True)
+    )
+    joined = frame.join(right, how="left", left_on=list(match), right_on=list(join_keys.values()))
+    return joined.drop(*(alias for alias in join_keys.values() if alias in joined.columns))
+
+
+_COMPARISONS = {
+    "eq": lambda column, value: column == value,
+    "ne": lambda column, value: column != value,
+    "gt": lambda column, value: column > value,
+    "ge": lambda column, value: column >= value,
+    "lt": lambda column, value: column < value,
+    "le": lambda column, value: column <= value,
+    "in": lambda column, value: column.is_in(value),
+    "is_null": lambda column, value: column.is_null(),
+    "not_null": lambda column, value: ~column.is_null(),
+}
+
+
+def aggregate(frame: nw.DataFrame, by: list[str], metrics: dict[str, Any]) -> nw.DataFrame:
+    # Only simple aggregations inside group_by (they map to native ones on every backend); the
+    # null count is derived afterwards from the row count and the non-null count.
+    simple, derived = [], []
+    for name, metric in metrics.items():
+        if metric.fn == "count":
+            simple.append(nw.len().alias(name))
+        elif metric.fn == "count_not_null":
+            simple.append(nw.col(metric.column).count().alias(name))
+        elif metric.fn == "count_null":
+            simple += [nw.len().alias(f"__rows_{name}"), nw.col(metric.column).count().alias(f"__set_{name}")]
+            derived.append((nw.col(f"__rows_{name}") - nw.col(f"__set_{name}")).alias(name))
+        else:
+            simple.append(getattr(nw.col(metric.column), metric.fn)().alias(name))
+    result = frame.group_by(*by).agg(*simple)
+    if derived:
+        result = result.with_columns(*derived)
+    counts = [name for name, metric in metrics.items() if metric.fn.startswith("count")]
+    return (
+        result.with_columns(nw.col(name).cast(nw.Int64) for name in counts)
+        .select(*by, *metrics)
+        .sort(*by)
+    )
+
+
+def apply_model_steps(
+    frame: nw.DataFrame, inputs: dict[str, nw.DataFrame], steps: list[ModelStep]
+) -> tuple[nw.DataFrame, StepCounts]:
+    counts = StepCounts()
+    for step in steps:
+        if isinstance(step, LookupStep):
+            spec = step.lookup
+            frame = lookup(frame, inputs[spec.input], spec.match, spec.columns)
+        elif isinstance(step, FilterStep):
+            spec = step.filter
+            before = len(frame)
+            frame = frame.filter(_COMPARISONS[spec.op](nw.col(spec.column), spec.value))
+            counts.add(f"filter {spec.column} {spec.op}", before - len(frame))
+        elif isinstance(step, AggregateStep):
+            frame = aggregate(frame, step.aggregate.by, step.aggregate.metrics)
+    return frame, counts

@@ -1,0 +1,1 @@
+"""Resources: the Iceberg catalog, the landing zone, and (per environment) the AWS services."""
