@@ -1,0 +1,43 @@
+# Two commands: `make dev` runs the product locally, `make test` runs the test suite.
+# Both install everything they need first (a virtualenv with the project, and a Java runtime
+# from Debian's packages where none is installed, for the Spark engine).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
+export DAGSTER_HOME ?= $(LAKEHOUSE_HOME)/dagster
+DEMO_START ?= 2013-01-01
+DEMO_END ?= 2013-01-31
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install java demo dev test lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+java:
+	@command -v java >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends default-jre-headless; }
+
+install: $(VENV)/.installed java
+
+demo: install
+	$(BIN)/lakehouse demo-landing --start $(DEMO_START) --end $(DEMO_END)
+
+dev: demo
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev
+
+test: install
+	$(BIN)/pytest -n 2 --dist loadfile
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .lakehouse
