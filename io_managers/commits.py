@@ -5,6 +5,7 @@ and the new ones arrive in one commit, together with schema evolution and docume
 """
 
 import uuid
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -99,7 +100,9 @@ def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
         existing = table.scan(row_filter=row_filter).to_arrow()
         to_write, replaced = _merge_upsert(existing, data, request.primary_key)
 
-    with table.transaction() as transaction:
+    with warnings.catch_warnings(), table.transaction() as transaction:
+        # Overwriting a partition that holds no rows yet is the normal first write, not a problem.
+        warnings.filterwarnings("ignore", "Delete operation did not match any records")
         evolve_and_document(
             transaction, evolutions, data.schema, request.column_docs or {}, request.properties or {}
         )

@@ -1,0 +1,49 @@
+"""The code location loads and shows the graph the contracts describe."""
+
+import dagster as dg
+
+from lakehouse_assets.definitions import defs
+
+DATASETS = ("airlines", "airports", "planes", "flights", "weather")
+EXPECTED_KEYS = (
+    {dg.AssetKey([layer, name]) for layer in ("landing", "raw", "staging") for name in DATASETS}
+    | {dg.AssetKey(["raw", f"{name}_rejects"]) for name in DATASETS}
+    | {dg.AssetKey(["common", "flights"]), dg.AssetKey(["output", "carrier_daily_stats"])}
+)
+
+
+def test_definitions_load_with_the_exact_asset_keys(settings):
+    definitions = defs()
+    assert set(definitions.resolve_all_asset_keys()) == EXPECTED_KEYS
+    dg.Definitions.validate_loadable(definitions)
+
+
+def test_assets_are_grouped_by_layer_documented_and_owned(settings):
+    graph = defs().resolve_asset_graph()
+    for key in EXPECTED_KEYS:
+        node = graph.get(key)
+        assert node.group_name == key.path[0]
+        assert node.description
+        assert node.owners
+        assert "iceberg" in node.kinds
+    flights = graph.get(dg.AssetKey(["staging", "flights"]))
+    columns = {column.name: column.description for column in flights.metadata["dagster/column_schema"].columns}
+    assert columns["dep_delay"] == "Departure delay in minutes; negative is early"
+
+
+def test_partitioned_layers_map_identity_and_reference_tables_are_unpartitioned(settings):
+    graph = defs().resolve_asset_graph()
+    common = graph.get(dg.AssetKey(["common", "flights"]))
+    assert common.partitions_def == graph.get(dg.AssetKey(["staging", "flights"])).partitions_def
+    assert graph.get(dg.AssetKey(["staging", "airlines"])).partitions_def is None
+    assert set(common.parent_keys) == {
+        dg.AssetKey(["staging", name]) for name in ("flights", "airlines", "airports", "weather")
+    }
+    assert common.partitions_def.get_first_partition_key() == "2013-01-01"
+    assert common.partitions_def.get_last_partition_key() == "2013-12-31"
+
+
+def test_raw_carries_the_landing_reconciliation_audit(settings):
+    check_keys = defs().resolve_asset_graph().asset_check_keys
+    assert dg.AssetCheckKey(dg.AssetKey(["raw", "flights"]), "landing_rows_reconcile") in check_keys
+    assert len(check_keys) == len(DATASETS)
