@@ -328,7 +328,9 @@ Contract = DatasetContract | ModelContract
 def _format_errors(path: Path, error: ValidationError) -> str:
     lines = [f"{path}: invalid contract"]
     for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        # a step's tag and its field carry the same name: show it once
+        parts = [str(part) for index, part in enumerate(item["loc"]) if index == 0 or part != item["loc"][index - 1]]
+        location = ".".join(parts) or "(top level)"
         lines.append(f"  - {location}: {item['msg']} (got {item.get('input')!r})")
     return "\n".join(lines)
 

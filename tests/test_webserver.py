@@ -44,8 +44,11 @@ EXPECTED_ASSET_KEYS = {
     ("common", "flights"),
     ("output", "carrier_daily_stats"),
 }
+# raw.<x> and raw.<x>_rejects are one multi-asset that cannot be subset: select both, as with flights.
 REFERENCE_SELECTION = [
-    (layer, name) for name in ("airlines", "airports") for layer in ("landing", "raw", "staging")
+    key
+    for name in ("airlines", "airports")
+    for key in (("landing", name), ("raw", name), ("raw", f"{name}_rejects"), ("staging", name))
 ]
 PARTITION_SELECTION = [("landing", "flights"), ("raw", "flights"), ("raw", "flights_rejects")]
 TERMINAL_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
