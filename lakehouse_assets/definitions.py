@@ -7,6 +7,7 @@ import dagster as dg
 from io_managers.iceberg_io_manager import IcebergIOManager
 from lakehouse_assets.contract_model import load_contracts
 from lakehouse_assets.factory import build_assets
+from lakehouse_assets.jobs import JOBS
 from lakehouse_assets.settings import Settings, load_settings
 from resources.catalog import IcebergCatalogResource
 from resources.landing_storage import LocalLandingStorage
@@ -29,4 +30,10 @@ def build_resources(settings: Settings) -> dict:
 @dg.definitions
 def defs() -> dg.Definitions:
     settings = load_settings()
-    return dg.Definitions(assets=build_assets(load_contracts(*CONTRACT_DIRS)), resources=build_resources(settings))
+    return dg.Definitions(
+        assets=build_assets(load_contracts(*CONTRACT_DIRS)),
+        jobs=JOBS,
+        resources=build_resources(settings),
+        # Steps of one partition are small: one process avoids paying the imports once per step.
+        executor=dg.in_process_executor,
+    )

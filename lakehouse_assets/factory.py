@@ -49,6 +49,14 @@ def partitions_for(partitioning: Partitioning | None) -> dg.DailyPartitionsDefin
     return daily_partitions(partitioning.start, partitioning.end) if partitioning else None
 
 
+# The IO manager writes a run's whole partition window, so a backfill runs up to a month per run.
+BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=31)
+
+
+def _backfill_policy(partitioning: Partitioning | None) -> dg.BackfillPolicy | None:
+    return BACKFILL_POLICY if partitioning else None
+
+
 def _column_schema(columns: list[tuple[str, str, str]]) -> dg.TableSchema:
     return dg.TableSchema(
         columns=[dg.TableColumn(name=name, type=type_, description=doc) for name, type_, doc in columns]
@@ -94,7 +102,8 @@ def _spec_kwargs(contract: Contract, layer: str, engine: str = "pandas") -> dict
         "group_name": layer,
         "owners": contract.owners,
         "kinds": {"iceberg", engine},
-        "tags": {"layer": layer},
+        # tags make command-line selections simple: `--select 'tag:partitioning=daily'`
+        "tags": {"layer": layer, "partitioning": "daily" if contract.partitioning else "none"},
     }
 
 
@@ -112,6 +121,7 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         key=["landing", contract.name],
         description=_description(contract, "landing"),
         partitions_def=partitions_for(contract.partitioning),
+        backfill_policy=_backfill_policy(contract.partitioning),
         metadata=metadata | {"source_glob": contract.source.glob},
         **_spec_kwargs(contract, "landing", "csv"),
     )
@@ -183,6 +193,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         },
         ins={"landing": dg.AssetIn(key=landing_key)},
         partitions_def=partitions_for(contract.partitioning),
+        backfill_policy=_backfill_policy(contract.partitioning),
         check_specs=[
             dg.AssetCheckSpec(
                 "landing_rows_reconcile",
@@ -216,6 +227,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         description=_description(contract, "staging"),
         ins={"raw": dg.AssetIn(key=["raw", contract.name])},
         partitions_def=partitions_for(partitioning),
+        backfill_policy=_backfill_policy(partitioning),
         metadata=_table_metadata(
             contract,
             "staging",
@@ -249,6 +261,7 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
         description=_description(contract, contract.layer),
         ins=ins,
         partitions_def=partitions_for(partitioning),
+        backfill_policy=_backfill_policy(partitioning),
         metadata=_table_metadata(
             contract,
             contract.layer,

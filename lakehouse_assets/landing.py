@@ -7,10 +7,13 @@ and the problem, before anything is written.
 
 import csv
 import datetime as dt
+import functools
 import io
+import re
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from lakehouse_assets.contract_model import DatasetContract
@@ -87,6 +90,9 @@ def read_landed_file(data: bytes, file: LandedFile, contract: DatasetContract, l
     text = text.removeprefix("\ufeff")
     header = _header(text, contract, file.key)
     utf8 = data if options.encoding.lower().replace("-", "") == "utf8" and not data.startswith(b"\xef\xbb\xbf") else text.encode()
+    if not utf8.endswith(b"\n"):
+        # Otherwise a quote left open on the last line would end quietly at the end of the file.
+        utf8 += b"\n"
 
     bad_rows: list[str] = []
 
@@ -102,7 +108,8 @@ def read_landed_file(data: bytes, file: LandedFile, contract: DatasetContract, l
         table = pacsv.read_csv(
             io.BytesIO(utf8),
             read_options=pacsv.ReadOptions(
-                column_names=header, skip_rows=1 if options.header else 0, use_threads=True
+                # Only the serial reader tells the invalid-row handler the row's line number.
+                column_names=header, skip_rows=1 if options.header else 0, use_threads=False
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=options.delimiter,
@@ -124,6 +131,22 @@ def read_landed_file(data: bytes, file: LandedFile, contract: DatasetContract, l
         raise LandingFileError(f"{file.key}: {len(bad_rows)} rows have the wrong number of fields: {shown}")
 
     first_line = 2 if options.header else 1
+    # The parser still follows an open quote past the end of a line, which would shift every
+    # _source_line after it (and, with an unclosed quote, swallow the rest of the file).
+    spans_lines = functools.reduce(pc.or_, (pc.match_substring(table.column(name), "\n") for name in header))
+    index = pc.index(spans_lines, True).as_py()
+    if index >= 0:
+        raise LandingFileError(
+            f"{file.key}: line {first_line + index}: a quoted value runs past the end of the line "
+            f"(is a quote not closed?); values cannot contain line breaks"
+        )
+    # The parser would read a blank line as a row of empty strings. (The "\n" in front finds a blank
+    # first line too and makes the count below the blank line's number.)
+    lines = "\n" + text
+    blank = re.search(r"\n\r?\n", lines)
+    if blank:
+        line = lines.count("\n", 0, blank.end() - 1)
+        raise LandingFileError(f"{file.key}: line {line} is blank; a CSV file cannot have blank lines")
     rows = table.num_rows
     lineage = {
         SOURCE_FILE: pa.repeat(pa.scalar(file.key, pa.string()), rows),

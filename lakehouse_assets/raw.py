@@ -4,11 +4,12 @@ Nothing is dropped: every landing row ends up either in `raw.<dataset>` or, with
 strings and the reason, in `raw.<dataset>_rejects`.
 """
 
+import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -21,7 +22,8 @@ REJECT_DESCRIPTIONS = {
     REJECT_COLUMNS: "Columns whose value could not be typed, comma-separated",
     REJECT_REASON: "Why the row was quarantined, one clause per column",
 }
-_INTEGER = r"^\s*[+-]?\d+\s*$"
+# At most 38 significant digits: Arrow's cast to decimal128 silently wraps longer numbers around.
+_INTEGER = r"^\s*[+-]?0*\d{1,38}\s*$"
 _NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(inf|infinity|nan)\s*$"
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
@@ -65,13 +67,14 @@ def _parse(values: pa.Array, column: Column) -> pa.Array:
             pc.greater_equal(as_decimal, pa.scalar(low, pa.decimal128(38, 0))),
             pc.less_equal(as_decimal, pa.scalar(high, pa.decimal128(38, 0))),
         )
-        return pc.cast(pc.if_else(in_range, candidates, None), target)
+        # From the decimal, not the string: Arrow's string-to-integer cast fails on a leading "+".
+        return pc.cast(pc.if_else(in_range, as_decimal, None), target)
     if type_name == "double" or target.id == pa.decimal128(1, 0).id:
         ok = pc.match_substring_regex(values, _NUMBER, ignore_case=True)
-        numbers = pc.cast(pc.utf8_trim_whitespace(pc.if_else(ok, values, None)), pa.float64())
+        candidates = pc.utf8_trim_whitespace(pc.if_else(ok, values, None))
         if type_name == "double":
-            return numbers
-        return _to_decimal(pc.if_else(ok, values, None), target)
+            return pc.cast(candidates, pa.float64())
+        return _to_decimal(candidates, target)
     if type_name == "boolean":
         lowered = pc.utf8_lower(pc.utf8_trim_whitespace(values))
         return pc.if_else(
@@ -79,23 +82,40 @@ def _parse(values: pa.Array, column: Column) -> pa.Array:
             True,
             pc.if_else(pc.is_in(lowered, pa.array(_FALSE)), False, pa.scalar(None, pa.bool_())),
         )
-    series = pd.Series(values.to_numpy(zero_copy_only=False), dtype=object)
-    if type_name == "date":
-        parsed = pd.to_datetime(series, format=column.format or "%Y-%m-%d", errors="coerce")
-        return pa.array(parsed.dt.date.where(parsed.notna(), None), pa.date32())
-    utc = type_name == "timestamptz"
-    parsed = pd.to_datetime(series, format=column.format or "ISO8601", errors="coerce", utc=utc)
-    return pa.array(parsed.astype(f"datetime64[us{', UTC' if utc else ''}]"), target)
+    # Python's parsers, not pandas': pandas cannot hold dates after 2262-04-11 (9999-12-31 was
+    # rejected), and its ISO 8601 parser gave a value without an offset the previous value's offset.
+    unique = pc.unique(values)
+    parsed = pa.array([_to_temporal(text, column) for text in unique.to_pylist()], target)
+    return pc.take(parsed, pc.index_in(values, unique))
+
+
+def _to_temporal(text: str | None, column: Column) -> dt.date | dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        if column.format or column.type == "date":
+            value = dt.datetime.strptime(text, column.format or "%Y-%m-%d")
+        else:
+            value = dt.datetime.fromisoformat(text)
+        if column.type == "date":
+            return value.date()
+        if column.type == "timestamptz":
+            # a value without an offset is taken to be in UTC
+            return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    except (ValueError, OverflowError):
+        return None
+    # dropping the offset would shift the value; such a value does not fit a zoneless column
+    return None if value.tzinfo else value
 
 
 def _to_decimal(values: pa.Array, target: pa.DataType) -> pa.Array:
+    # Through Python's Decimal: Arrow's string cast silently wraps numbers beyond 38 digits around.
     result = []
     for value in values.to_pylist():
         try:
-            scalar = pa.scalar(value, pa.string()).cast(target) if value is not None else None
+            result.append(pa.scalar(Decimal(value), target).as_py() if value is not None else None)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            scalar = None
-        result.append(scalar.as_py() if scalar is not None else None)
+            result.append(None)
     return pa.array(result, target)
 
 

@@ -11,6 +11,7 @@ partition the tags the partition query returns), then read the Iceberg tables ba
 pyiceberg.
 """
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -195,42 +196,42 @@ query RunLogs($runId: ID!) {{
 }}
 """
 
-ASSET_MATERIALIZATIONS_QUERY = f"""
-query AssetMaterializations($assetKey: AssetKeyInput!, $partitions: [String!]) {{
-  assetOrError(assetKey: $assetKey) {{
+ASSET_MATERIALIZATIONS_QUERY = """
+query AssetMaterializations($assetKey: AssetKeyInput!, $partitions: [String!]) {
+  assetOrError(assetKey: $assetKey) {
     __typename
-    ... on Asset {{
-      assetMaterializations(partitions: $partitions, limit: 1) {{
+    ... on Asset {
+      assetMaterializations(partitions: $partitions, limit: 1) {
         runId
         partition
-        metadataEntries {{
+        metadataEntries {
           label
-          ... on IntMetadataEntry {{ intValue }}
-          ... on TextMetadataEntry {{ text }}
-        }}
-      }}
-      definition {{
-        assetChecksOrError {{
-          ... on AssetChecks {{
-            checks {{
+          ... on IntMetadataEntry { intValue }
+          ... on TextMetadataEntry { text }
+        }
+      }
+      definition {
+        assetChecksOrError {
+          ... on AssetChecks {
+            checks {
               name
-              executionForLatestMaterialization {{
+              executionForLatestMaterialization {
                 runId
                 status
                 partition
-                evaluation {{
+                evaluation {
                   success
-                  metadataEntries {{ label ... on IntMetadataEntry {{ intValue }} }}
-                }}
-              }}
-            }}
-          }}
-        }}
-      }}
-    }}
-    ... on Error {{ message }}
-  }}
-}}
+                  metadataEntries { label ... on IntMetadataEntry { intValue } }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    ... on Error { message }
+  }
+}
 """
 
 
@@ -248,7 +249,15 @@ def _free_port() -> int:
 def _tail(path: Path, lines: int = 80) -> str:
     if not path.exists():
         return "(no output file)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    text = path.read_text(errors="replace").splitlines()
+    # drop Dagster's beta/preview warnings (two lines each), which every process start repeats
+    kept = [
+        line
+        for index, line in enumerate(text)
+        if not ("Warning:" in line and "site-packages/dagster" in line)
+        and not (line.strip() == "return fn(*args, **kwargs)" and index and "Warning:" in text[index - 1])
+    ]
+    return "\n".join(kept[-lines:])
 
 
 @dataclass
@@ -293,10 +302,8 @@ def _stop(process: subprocess.Popen) -> None:
             process.kill()
             process.wait(timeout=10)
     # The webserver was started in its own session, so its process group holds only its children.
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _wait_until_ready(server: Webserver) -> None:
@@ -360,9 +367,12 @@ def webserver(tmp_path_factory) -> Webserver:
         process = subprocess.Popen(
             [
                 str(BIN / "dagster-webserver"),
-                "-h", "127.0.0.1",
-                "-p", str(port),
-                "-w", str(PROJECT_ROOT / "workspace.yaml"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-w",
+                str(PROJECT_ROOT / "workspace.yaml"),
             ],
             cwd=PROJECT_ROOT,
             env=env,
@@ -435,7 +445,7 @@ def _run_failure_report(server: Webserver, run_id: str) -> str:
         if event.get("error") or event.get("level") in ("ERROR", "CRITICAL"):
             lines.append(f"[{event['__typename']} {event.get('stepKey')}] {event.get('message')}")
             if event.get("error"):
-                lines.append(f"{event['error']['message']}\n{event['error']['stack']}")
+                lines.append(event["error"]["message"] + "".join(event["error"]["stack"] or []))
     return "\n".join(lines) or f"(no error events; logsForRun answered {logs.get('__typename')})"
 
 
@@ -470,7 +480,8 @@ def _latest_materialization(server: Webserver, key: tuple[str, ...], partition: 
 
 def _metadata(materialization: dict) -> dict:
     return {
-        entry["label"]: entry.get("intValue", entry.get("text")) for entry in materialization["metadataEntries"]
+        entry["label"]: entry.get("intValue", entry.get("text"))
+        for entry in materialization["metadataEntries"]
     }
 
 
@@ -495,15 +506,13 @@ def test_instance_launches_runs_without_a_daemon(webserver):
     # A QueuedRunCoordinator would need the daemon to dequeue runs; the default one submits directly.
     assert instance["runQueuingSupported"] is False, instance
     assert instance["runLauncher"]["name"] == "DefaultRunLauncher", instance
-    if instance["info"] is not None:
-        assert "DefaultRunCoordinator" in instance["info"], instance["info"]
+    assert "class: DefaultRunCoordinator" in instance["info"], instance["info"]
 
 
 def test_asset_catalog_lists_every_contract_asset(webserver):
     nodes = _asset_nodes(webserver)
-    assert set(nodes) == EXPECTED_ASSET_KEYS, (
-        f"missing {sorted(EXPECTED_ASSET_KEYS - set(nodes))}, unexpected {sorted(set(nodes) - EXPECTED_ASSET_KEYS)}"
-    )
+    missing, unexpected = EXPECTED_ASSET_KEYS - set(nodes), set(nodes) - EXPECTED_ASSET_KEYS
+    assert set(nodes) == EXPECTED_ASSET_KEYS, f"missing {sorted(missing)}, unexpected {sorted(unexpected)}"
     for key, node in nodes.items():
         assert node["repository"]["name"] == REPOSITORY_NAME, (key, node["repository"])
         assert node["repository"]["location"]["name"] == LOCATION_NAME, (key, node["repository"])
