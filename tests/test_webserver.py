@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -336,7 +337,7 @@ def _wait_until_ready(server: Webserver) -> None:
 
 
 @pytest.fixture(scope="module")
-def webserver(tmp_path_factory) -> Webserver:
+def webserver(tmp_path_factory) -> Iterator[Webserver]:
     base = tmp_path_factory.mktemp("webserver")
     home = base / "lakehouse"
     dagster_home = base / "dagster_home"
