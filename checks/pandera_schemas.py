@@ -163,7 +163,8 @@ def validate_frame(
         elif rule.frame_check is not None:
             verdict = rule.frame_check(native)
             failing = sum(verdict.failing_groups.values())
-            outcomes.append(RuleOutcome(rule, False, rows, failing, message=verdict.message))
+            sample = [{"partition": key, "rows": count} for key, count in verdict.failing_groups.items()]
+            outcomes.append(RuleOutcome(rule, False, rows, failing, sample[:sample_rows], message=verdict.message))
         else:
             show = list(dict.fromkeys(name for name in [*identity, *rule.columns] if name in present))
             count, sample = _failing_rows(native, rule, show, sample_rows)

@@ -84,18 +84,27 @@ def _reference_keys(table: pa.Table, columns: list[str]) -> list[Any]:
     return [_KEY_SEPARATOR.join(str(value) for value in row) for row in rows if None not in row]
 
 
-def _describe(rule: Rule) -> str:
+def _bounds(subject: str, low: Any, high: Any) -> str:
+    def show(value: Any) -> str:
+        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+    if low is not None and high is not None:
+        return f"{subject} between {show(low)} and {show(high)}"
+    return f"{subject} >= {show(low)}" if low is not None else f"{subject} <= {show(high)}"
+
+
+def describe(rule: Rule) -> str:
     if rule.description:
         return rule.description
     text = {
         NotNullRule: lambda r: f"{', '.join(r.columns)} must not be null",
         UniqueRule: lambda r: f"one row per ({', '.join(r.columns)})",
-        RangeRule: lambda r: f"{r.column} between {r.min} and {r.max} (inclusive)",
+        RangeRule: lambda r: _bounds(r.column, r.min, r.max),
         AllowedValuesRule: lambda r: f"{r.column} in {r.values}",
         RegexRule: lambda r: f"{r.column} matches {r.pattern!r}",
-        StringLengthRule: lambda r: f"length of {r.column} between {r.min} and {r.max}",
-        DateBoundsRule: lambda r: f"{r.column} between {r.min} and {r.max} (inclusive)",
-        RowCountRule: lambda r: f"rows per partition between {r.min} and {r.max}",
+        StringLengthRule: lambda r: _bounds(f"length of {r.column}", r.min, r.max),
+        DateBoundsRule: lambda r: _bounds(r.column, r.min, r.max),
+        RowCountRule: lambda r: _bounds("rows per partition", r.min, r.max),
         ReferencesRule: lambda r: f"({', '.join(r.columns)}) exists in {r.table} ({', '.join(r.target_columns)})",
         CustomRule: lambda r: f"custom check {r.check}",
     }[type(rule)]
@@ -124,7 +133,7 @@ def _row_count_check(rule: RowCountRule, partition_column: str | None) -> Callab
         return FrameVerdict(
             passed=not failing,
             failing_groups=failing,
-            message=f"row counts outside [{rule.min}, {rule.max}]: {failing}" if failing else "",
+            message=f"partitions outside the bounds (rows): {failing}" if failing else "",
         )
 
     return check
@@ -137,7 +146,7 @@ def compile_rule(
     base = {
         "name": rule.check_name,
         "severity": rule.severity,
-        "description": _describe(rule),
+        "description": describe(rule),
         "columns": rule.columns_checked,
     }
     if isinstance(rule, RowCountRule):

@@ -13,12 +13,23 @@ import dagster as dg
 import narwhals as nw
 import pyarrow as pa
 
-from checks.audits import landing_reconciliation
+from checks.asset_checks import audit_spec, partition_window, rule_check_specs, validated_output
+from checks.audits import (
+    LANDING_AUDIT,
+    MODEL_AUDIT,
+    STAGING_AUDIT,
+    committed_rows,
+    landing_reconciliation,
+    removal_reconciliation,
+    table_slice,
+)
 from io_managers.iceberg_io_manager import PARTITION_COLUMN, PRIMARY_KEY, TABLE_PROPERTIES, WRITE_MODE
-from lakehouse_assets.contract_model import Contract, DatasetContract, ModelContract, Partitioning
+from lakehouse_assets.contract_model import AggregateStep, Contract, DatasetContract, ModelContract, Partitioning
 from lakehouse_assets.landing import (
     FILE_DATE,
     LINEAGE_COLUMNS,
+    SOURCE_FILE,
+    SOURCE_LINE,
     LINEAGE_DESCRIPTIONS,
     LINEAGE_TYPES,
     empty_landing_table,
@@ -196,7 +207,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         backfill_policy=_backfill_policy(contract.partitioning),
         check_specs=[
             dg.AssetCheckSpec(
-                "landing_rows_reconcile",
+                LANDING_AUDIT,
                 asset=raw_key,
                 additional_deps=[landing_key],
                 description="landing rows = raw rows + rejected rows for the materialised partitions",
@@ -211,8 +222,9 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         yield dg.Output(result.typed, output_name="typed")
         yield dg.Output(result.rejects, output_name="rejects")
         # The outputs above are committed by now, so the audit reads what readers will see.
-        window = context.partition_time_window if context.has_partition_key else None
-        yield landing_reconciliation(catalog.load(), contract.name, partition_column, window)
+        yield landing_reconciliation(
+            catalog.load(), contract.name, partition_column, partition_window(context), contract.quality.audit_tolerance
+        )
 
     return raw_tables
 
@@ -221,9 +233,12 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     partitioning = contract.partitioning
     documented = {c.name: c.description for c in contract.columns}
     columns = [(name, "", documented.get(name, "")) for name in contract.staged_columns()]
+    staging_key = dg.AssetKey(["staging", contract.name])
+    partition_column = partitioning.column if partitioning else None
+    raw_key = dg.AssetKey(["raw", contract.name])
 
     @dg.asset(
-        key=["staging", contract.name],
+        key=staging_key,
         description=_description(contract, "staging"),
         ins={"raw": dg.AssetIn(key=["raw", contract.name])},
         partitions_def=partitions_for(partitioning),
@@ -236,12 +251,38 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
             columns=columns + _lineage_columns(),
             primary_key=contract.primary_key,
         ),
+        check_specs=[
+            *rule_check_specs(contract.quality, staging_key),
+            audit_spec(STAGING_AUDIT, staging_key, "staged rows = raw rows - rows removed by named rules", [raw_key]),
+        ],
+        # not yielded when an error rule fails: nothing is committed (write-audit-publish)
+        output_required=False,
         **_spec_kwargs(contract, "staging"),
     )
-    def staging_table(context: dg.AssetExecutionContext, raw):
+    def staging_table(context: dg.AssetExecutionContext, catalog: IcebergCatalogResource, raw):
         staged, counts = apply_staging_steps(nw.from_native(raw, eager_only=True), contract.staging)
-        context.add_output_metadata({f"rows_removed_{rule}": count for rule, count in counts.removed.items()})
-        return staged.to_native()
+        lakehouse = catalog.load()
+        published = yield from validated_output(
+            context,
+            staged.to_native(),
+            contract.quality,
+            metadata={f"rows_removed_{rule}": count for rule, count in counts.removed.items()},
+            catalog=lakehouse,
+            identity=[*contract.primary_key, SOURCE_FILE, SOURCE_LINE],
+            partition_column=partition_column,
+        )
+        if published:
+            window = partition_window(context)
+            yield removal_reconciliation(
+                check_name=STAGING_AUDIT,
+                asset_key=staging_key,
+                input_name="raw",
+                input_rows=len(raw),
+                removed=counts.removed,
+                committed=committed_rows(lakehouse, f"staging.{contract.name}", partition_column, window),
+                tolerance=contract.quality.audit_tolerance,
+                slice_label=table_slice(partition_column, window).label,
+            )
 
     return staging_table
 
@@ -255,9 +296,20 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
     partitioning = contract.partitioning
     ins = {alias: dg.AssetIn(key=table.split(".")) for alias, table in contract.inputs.items()}
     function = _resolve_function(contract.function) if contract.function else None
+    model_key = dg.AssetKey([contract.layer, contract.name])
+    partition_column = partitioning.column if partitioning else None
+    primary_input_key = dg.AssetKey(contract.inputs[contract.primary_input].split("."))
+    # Row-preserving models (lookups, filters) keep every input row a named rule does not remove;
+    # aggregates and Python functions change the grain, so no count reconciles there.
+    keeps_rows = function is None and not any(isinstance(step, AggregateStep) for step in contract.steps)
+    audits = (
+        [audit_spec(MODEL_AUDIT, model_key, "rows = primary input rows - rows removed by named rules", [primary_input_key])]
+        if keeps_rows
+        else []
+    )
 
     @dg.asset(
-        key=[contract.layer, contract.name],
+        key=model_key,
         description=_description(contract, contract.layer),
         ins=ins,
         partitions_def=partitions_for(partitioning),
@@ -270,15 +322,40 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
             columns=[(column.name, "", column.description) for column in contract.columns],
             primary_key=contract.primary_key,
         ),
+        check_specs=[*rule_check_specs(contract.quality, model_key), *audits],
+        output_required=False,
+        required_resource_keys={"catalog"},
         **_spec_kwargs(contract, contract.layer),
     )
     def model_table(context: dg.AssetExecutionContext, **inputs):
         frames = {alias: nw.from_native(frame, eager_only=True) for alias, frame in inputs.items()}
         if function is not None:
-            return function(**frames).to_native()
-        result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
-        context.add_output_metadata({f"rows_removed_{rule}": count for rule, count in counts.removed.items()})
-        return result.to_native()
+            result, removed = function(**frames), {}
+        else:
+            result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
+            removed = counts.removed
+        lakehouse = context.resources.catalog.load()
+        published = yield from validated_output(
+            context,
+            result.to_native(),
+            contract.quality,
+            metadata={f"rows_removed_{rule}": count for rule, count in removed.items()},
+            catalog=lakehouse,
+            identity=[*contract.primary_key, SOURCE_FILE, SOURCE_LINE],
+            partition_column=partition_column,
+        )
+        if published and keeps_rows:
+            window = partition_window(context)
+            yield removal_reconciliation(
+                check_name=MODEL_AUDIT,
+                asset_key=model_key,
+                input_name=contract.primary_input,
+                input_rows=len(frames[contract.primary_input]),
+                removed=removed,
+                committed=committed_rows(lakehouse, ".".join(model_key.path), partition_column, window),
+                tolerance=contract.quality.audit_tolerance,
+                slice_label=table_slice(partition_column, window).label,
+            )
 
     return model_table
 
