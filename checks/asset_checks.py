@@ -15,10 +15,11 @@ import dagster as dg
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
-from io_managers.slices import TableSlice
+from checks import custom
 from checks.pandera_schemas import RuleOutcome, validate_frame
 from checks.rules import CompiledRule, ReferenceReader, compile_rule, describe
-from lakehouse_assets.quality_contract import Quality
+from io_managers.slices import TableSlice
+from lakehouse_assets.quality_contract import CustomRule, Quality
 
 ENGINE_METADATA = "engine"
 
@@ -26,6 +27,8 @@ ENGINE_METADATA = "engine"
 def rule_check_specs(quality: Quality, asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     specs = []
     for rule in quality.rules:
+        if isinstance(rule, CustomRule):
+            custom.resolve(rule.check)  # an unknown name fails when the code location loads
         deps = [dg.AssetKey(rule.table.split("."))] if getattr(rule, "table", None) else []
         specs.append(
             dg.AssetCheckSpec(
@@ -57,7 +60,9 @@ def _compile(quality: Quality, partition_column: str | None, reader: ReferenceRe
             # a reference table that does not exist yet cannot vouch for any key
             placeholder = CompiledRule(rule.check_name, rule.severity, f"{rule.table} does not exist", [])
             broken.append(
-                RuleOutcome(placeholder, passed=False, rows_checked=0, message=f"table {rule.table} does not exist")
+                RuleOutcome(
+                    placeholder, passed=False, rows_checked=0, message=f"table {rule.table} does not exist"
+                )
             )
     return compiled, broken
 
@@ -66,7 +71,9 @@ def _engine(native: Any) -> str:
     return "pyspark" if type(native).__module__.startswith("pyspark") else "pandas"
 
 
-def _result(outcome: RuleOutcome, asset_key: dg.AssetKey, slice_label: str, engine: str) -> dg.AssetCheckResult:
+def _result(
+    outcome: RuleOutcome, asset_key: dg.AssetKey, slice_label: str, engine: str
+) -> dg.AssetCheckResult:
     rule = outcome.rule
     metadata: dict[str, Any] = {
         "rule": rule.description,
@@ -146,7 +153,8 @@ def publish(
         # No Output: the IO manager is never called, so nothing is committed. Dagster then fails
         # the step on the failed blocking checks and skips every downstream asset.
         context.log.error(
-            f"{asset_key.to_user_string()} not committed ({slice_label}): error rules failed: {', '.join(failed)}"
+            f"{asset_key.to_user_string()} not committed ({slice_label}); "
+            f"error rules failed: {', '.join(failed)}"
         )
         return
     yield dg.Output(native, metadata=metadata)
@@ -158,10 +166,14 @@ def partition_window(context: dg.AssetExecutionContext) -> dg.TimeWindow | None:
     return context.partition_time_window if partitioned else None
 
 
-def audit_spec(name: str, asset_key: dg.AssetKey, description: str, deps: list[dg.AssetKey]) -> dg.AssetCheckSpec:
+def audit_spec(
+    name: str, asset_key: dg.AssetKey, description: str, deps: list[dg.AssetKey]
+) -> dg.AssetCheckSpec:
     # Audits run after the commit (they count what readers see); blocking keeps downstream
     # assets from building on a table that lost rows.
-    return dg.AssetCheckSpec(name, asset=asset_key, description=description, blocking=True, additional_deps=deps)
+    return dg.AssetCheckSpec(
+        name, asset=asset_key, description=description, blocking=True, additional_deps=deps
+    )
 
 
 def validated_output(

@@ -21,7 +21,11 @@ MODEL_AUDIT = "input_rows_reconcile"
 
 
 def table_slice(partition_column: str | None, window: dg.TimeWindow | None) -> TableSlice:
-    return TableSlice(partition_column, window.start, window.end) if window and partition_column else TableSlice()
+    return (
+        TableSlice(partition_column, window.start, window.end)
+        if window and partition_column
+        else TableSlice()
+    )
 
 
 def committed_rows(catalog: Catalog, identifier: str, partition_column: str | None, window) -> int:

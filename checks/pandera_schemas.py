@@ -92,7 +92,9 @@ def _pandas_failures(frame: pd.DataFrame, rules: list[CompiledRule]) -> dict[str
     try:
         pandas_schema(rules).validate(frame, lazy=True)
     except SchemaErrors as errors:
-        return _by_rule(rules, [(getattr(error.check, "name", None), str(error)) for error in errors.schema_errors])
+        return _by_rule(
+            rules, [(getattr(error.check, "name", None), str(error)) for error in errors.schema_errors]
+        )
     return {}
 
 
@@ -105,7 +107,9 @@ def _pyspark_failures(frame: Any, rules: list[CompiledRule]) -> dict[str, str]:
     reported = []
     for category in validated.pandera.errors.values():
         for errors in category.values():
-            reported += [(str(error.get("check", "")).split(": ", 1)[0], str(error.get("check"))) for error in errors]
+            reported += [
+                (str(error.get("check", "")).split(": ", 1)[0], str(error.get("check"))) for error in errors
+            ]
     return _by_rule(rules, reported)
 
 
@@ -116,7 +120,8 @@ def _by_rule(rules: list[CompiledRule], reported: list[tuple[str | None, str]]) 
     failures: dict[str, str] = {}
     for check, text in reported:
         if check in names:
-            failures.setdefault(check, text.splitlines()[0][:500] if text else "")
+            # pandas appends the failure cases, which the sample shows better
+            failures.setdefault(check, text.split(" failure cases:")[0].splitlines()[0][:300] if text else "")
     return failures
 
 
@@ -136,7 +141,9 @@ def _failing_rows(native: Any, rule: CompiledRule, show: list[str], limit: int) 
     else:
         count = len(failing)
         head = failing.select(show).head(limit) if limit else None
-    sample = [] if head is None else [{k: _jsonable(v) for k, v in row.items()} for row in head.rows(named=True)]
+    sample = (
+        [] if head is None else [{k: _jsonable(v) for k, v in row.items()} for row in head.rows(named=True)]
+    )
     return count, sample
 
 
@@ -164,7 +171,9 @@ def validate_frame(
             verdict = rule.frame_check(native)
             failing = sum(verdict.failing_groups.values())
             sample = [{"partition": key, "rows": count} for key, count in verdict.failing_groups.items()]
-            outcomes.append(RuleOutcome(rule, False, rows, failing, sample[:sample_rows], message=verdict.message))
+            outcomes.append(
+                RuleOutcome(rule, False, rows, failing, sample[:sample_rows], message=verdict.message)
+            )
         else:
             show = list(dict.fromkeys(name for name in [*identity, *rule.columns] if name in present))
             count, sample = _failing_rows(native, rule, show, sample_rows)

@@ -6,6 +6,7 @@ to count and sample, so a rule means exactly the same thing on pandas and on PyS
 Nulls pass every rule except `not_null`, so each rule says one thing.
 """
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,7 +106,9 @@ def describe(rule: Rule) -> str:
         StringLengthRule: lambda r: _bounds(f"length of {r.column}", r.min, r.max),
         DateBoundsRule: lambda r: _bounds(r.column, r.min, r.max),
         RowCountRule: lambda r: _bounds("rows per partition", r.min, r.max),
-        ReferencesRule: lambda r: f"({', '.join(r.columns)}) exists in {r.table} ({', '.join(r.target_columns)})",
+        ReferencesRule: lambda r: (
+            f"({', '.join(r.columns)}) exists in {r.table} ({', '.join(r.target_columns)})"
+        ),
         CustomRule: lambda r: f"custom check {r.check}",
     }[type(rule)]
     return text(rule)
@@ -121,7 +124,9 @@ def _row_count_check(rule: RowCountRule, partition_column: str | None) -> Callab
             counts = frame.group_by(partition_column).agg(nw.len().alias("rows")).lazy().collect()
             groups = {
                 str(key): int(rows)
-                for key, rows in zip(counts[partition_column].to_list(), counts["rows"].to_list(), strict=True)
+                for key, rows in zip(
+                    counts[partition_column].to_list(), counts["rows"].to_list(), strict=True
+                )
             }
         failing = {
             key: rows
@@ -139,6 +144,32 @@ def _row_count_check(rule: RowCountRule, partition_column: str | None) -> Callab
     return check
 
 
+def _passing_rows(rule: Rule, reference_keys: list[Any]) -> nw.Expr:
+    if isinstance(rule, NotNullRule):
+        return ~_either_null(rule.columns)
+    if isinstance(rule, UniqueRule):
+        return nw.len().over(*rule.columns) == 1
+    if isinstance(rule, ReferencesRule):
+        return _either_null(rule.columns) | _composite_key(rule.columns).is_in(reference_keys)
+    if isinstance(rule, CustomRule):
+        return custom.resolve(rule.check)(**rule.options)
+    column = nw.col(rule.column)
+    if isinstance(rule, RangeRule):
+        test = _bounded(column, rule.min, rule.max)
+    elif isinstance(rule, DateBoundsRule):
+        # as dates, so the bounds hold for date and timestamp columns alike
+        test = _bounded(column.cast(nw.Date), rule.min, rule.max)
+    elif isinstance(rule, AllowedValuesRule):
+        test = column.is_in(rule.values)
+    elif isinstance(rule, RegexRule):
+        test = column.str.contains(rule.pattern if rule.pattern.startswith("^") else f"^(?:{rule.pattern})")
+    elif isinstance(rule, StringLengthRule):
+        test = _bounded(column.str.len_chars(), rule.min, rule.max)
+    else:  # pragma: no cover - the contract's discriminator admits only the kinds above
+        raise TypeError(f"unknown rule {rule!r}")
+    return column.is_null() | test
+
+
 def compile_rule(
     rule: Rule, *, partition_column: str | None = None, read_reference: ReferenceReader | None = None
 ) -> CompiledRule:
@@ -152,36 +183,14 @@ def compile_rule(
     if isinstance(rule, RowCountRule):
         return CompiledRule(**base, frame_check=_row_count_check(rule, partition_column))
     details: dict[str, Any] = {}
-    passes: Callable[[], nw.Expr]
-    if isinstance(rule, NotNullRule):
-        passes = lambda: ~_either_null(rule.columns)  # noqa: E731
-    elif isinstance(rule, UniqueRule):
-        passes = lambda: nw.len().over(*rule.columns) == 1  # noqa: E731
-    elif isinstance(rule, RangeRule):
-        passes = lambda: nw.col(rule.column).is_null() | _bounded(nw.col(rule.column), rule.min, rule.max)  # noqa: E731
-    elif isinstance(rule, DateBoundsRule):
-        # as dates, so the bounds hold for date and timestamp columns alike
-        passes = lambda: nw.col(rule.column).is_null() | _bounded(  # noqa: E731
-            nw.col(rule.column).cast(nw.Date), rule.min, rule.max
-        )
-    elif isinstance(rule, AllowedValuesRule):
-        passes = lambda: nw.col(rule.column).is_null() | nw.col(rule.column).is_in(rule.values)  # noqa: E731
-    elif isinstance(rule, RegexRule):
-        anchored = rule.pattern if rule.pattern.startswith("^") else f"^(?:{rule.pattern})"
-        passes = lambda: nw.col(rule.column).is_null() | nw.col(rule.column).str.contains(anchored)  # noqa: E731
-    elif isinstance(rule, StringLengthRule):
-        passes = lambda: nw.col(rule.column).is_null() | _bounded(  # noqa: E731
-            nw.col(rule.column).str.len_chars(), rule.min, rule.max
-        )
-    elif isinstance(rule, ReferencesRule):
+    keys: list[Any] = []
+    if isinstance(rule, ReferencesRule):
         if read_reference is None:
             raise ValueError(f"rule {rule.check_name}: referential checks need a reader for {rule.table}")
         keys = _reference_keys(read_reference(rule.table, rule.target_columns), rule.target_columns)
         details = {"reference_table": rule.table, "reference_keys": len(keys)}
-        passes = lambda: _either_null(rule.columns) | _composite_key(rule.columns).is_in(keys)  # noqa: E731
-    elif isinstance(rule, CustomRule):
-        function = custom.resolve(rule.check)
-        passes = lambda: function(**rule.options)  # noqa: E731
-    else:  # pragma: no cover - the contract's discriminator admits only the kinds above
-        raise TypeError(f"unknown rule {rule!r}")
+    if isinstance(rule, CustomRule):
+        custom.resolve(rule.check)  # an unknown name fails now, not in the middle of a validation
+    # Expressions are built per use: a Narwhals expression is cheap and holds no frame.
+    passes = functools.partial(_passing_rows, rule, keys)
     return CompiledRule(**base, passes=passes, details=details)

@@ -24,14 +24,20 @@ from checks.audits import (
     table_slice,
 )
 from io_managers.iceberg_io_manager import PARTITION_COLUMN, PRIMARY_KEY, TABLE_PROPERTIES, WRITE_MODE
-from lakehouse_assets.contract_model import AggregateStep, Contract, DatasetContract, ModelContract, Partitioning
+from lakehouse_assets.contract_model import (
+    AggregateStep,
+    Contract,
+    DatasetContract,
+    ModelContract,
+    Partitioning,
+)
 from lakehouse_assets.landing import (
     FILE_DATE,
     LINEAGE_COLUMNS,
-    SOURCE_FILE,
-    SOURCE_LINE,
     LINEAGE_DESCRIPTIONS,
     LINEAGE_TYPES,
+    SOURCE_FILE,
+    SOURCE_LINE,
     empty_landing_table,
     read_landed_file,
 )

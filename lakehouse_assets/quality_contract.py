@@ -55,11 +55,14 @@ class UniqueRule(_Rule):
 
 
 class _Bounded(_Rule):
+    min: Any = None
+    max: Any = None
+
     @model_validator(mode="after")
     def _a_bound(self) -> Any:
-        if getattr(self, "min") is None and getattr(self, "max") is None:
+        if self.min is None and self.max is None:
             raise ValueError("give `min`, `max` or both")
-        low, high = getattr(self, "min"), getattr(self, "max")
+        low, high = self.min, self.max
         if low is not None and high is not None and low > high:
             raise ValueError(f"min {low} is greater than max {high}")
         return self
@@ -197,10 +200,8 @@ _RULES = (
     ReferencesRule,
     CustomRule,
 )
-Rule = Annotated[
-    Union[tuple(Annotated[model, Tag(model.model_fields["rule"].annotation.__args__[0])] for model in _RULES)],  # noqa: UP007
-    Discriminator(_rule_kind),
-]
+_TAGGED = tuple(Annotated[model, Tag(model.model_fields["rule"].annotation.__args__[0])] for model in _RULES)
+Rule = Annotated[Union[_TAGGED], Discriminator(_rule_kind)]  # noqa: UP007 - a runtime tuple of types
 
 
 class Tolerance(_Strict):
