@@ -43,10 +43,43 @@ def _pandas_rows_pass(rule: CompiledRule, frame: pd.DataFrame) -> pd.Series:
     return pd.Series(result.to_numpy().astype(bool), index=frame.index)
 
 
-def _spark_rows_pass(rule: CompiledRule, frame: Any) -> bool:
-    if not set(rule.columns) <= set(frame.columns):
-        return False  # pandera reports the missing column; Spark would only log an analysis error
-    return nw.from_native(frame).filter(_failing(rule)).to_native().limit(1).count() == 0
+class SparkTally:
+    """Failing-row counts of every row rule, computed in one Spark job the first time a check asks.
+
+    Asking per rule would scan the frame once per rule; the checks pandera runs all read one
+    aggregation of one pass instead (with the row count), which keeps validation a single job.
+    """
+
+    def __init__(self, rules: list[CompiledRule]):
+        self.rules = [rule for rule in rules if rule.passes]
+        self._counts: dict[str, int] | None = None
+        self._frame: Any = None
+
+    def counts(self, frame: Any) -> dict[str, int]:
+        if self._counts is None or self._frame is not frame:
+            present = set(frame.columns)
+            runnable = [rule for rule in self.rules if set(rule.columns) <= present]
+            flags = [
+                _failing(rule).cast(nw.Int64).alias(f"__rule_{index}") for index, rule in enumerate(runnable)
+            ]
+            sums = [
+                nw.col(f"__rule_{index}").sum().alias(f"__rule_{index}") for index in range(len(runnable))
+            ]
+            tally = (
+                nw.from_native(frame)
+                .with_columns(*flags or [nw.lit(0).alias("__rule_none")])
+                .select(nw.len().alias("__rows"), *sums)
+                .collect()
+                .rows(named=True)[0]
+            )
+            self._counts = {rule.name: int(tally[f"__rule_{i}"] or 0) for i, rule in enumerate(runnable)}
+            self._counts["__rows"] = int(tally["__rows"])
+            self._frame = frame
+        return self._counts
+
+    def passes(self, rule: CompiledRule, frame: Any) -> bool:
+        # a rule whose columns are missing is not counted: pandera reports the missing column
+        return self.counts(frame).get(rule.name, 1) == 0
 
 
 def pandas_schema(rules: list[CompiledRule]):
@@ -67,12 +100,13 @@ def pandas_schema(rules: list[CompiledRule]):
     return pap.DataFrameSchema(columns, checks=checks, name=SCHEMA_NAME)
 
 
-def pyspark_schema(rules: list[CompiledRule]):
+def pyspark_schema(rules: list[CompiledRule], tally: SparkTally | None = None):
     import pandera.pyspark as pas
 
+    tally = tally or SparkTally(rules)
     checks = [
         pas.Check(
-            (lambda frame, rule=rule: _spark_rows_pass(rule, frame))
+            (lambda frame, rule=rule: tally.passes(rule, frame))
             if rule.passes
             else (lambda frame, rule=rule: rule.frame_check(frame).passed),
             name=rule.name,
@@ -98,12 +132,12 @@ def _pandas_failures(frame: pd.DataFrame, rules: list[CompiledRule]) -> dict[str
     return {}
 
 
-def _pyspark_failures(frame: Any, rules: list[CompiledRule]) -> dict[str, str]:
+def _pyspark_failures(frame: Any, rules: list[CompiledRule], tally: SparkTally) -> dict[str, str]:
     from pandera.config import ValidationDepth, config_context
 
     # pandera's PySpark backend checks only the schema unless told to look at the data
     with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
-        validated = pyspark_schema(rules).validate(frame, lazy=True)
+        validated = pyspark_schema(rules, tally).validate(frame, lazy=True)
     reported = []
     for category in validated.pandera.errors.values():
         for errors in category.values():
@@ -133,18 +167,22 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _failing_rows(native: Any, rule: CompiledRule, show: list[str], limit: int) -> tuple[int, list[dict]]:
-    failing = nw.from_native(native).filter(_failing(rule))
-    if _is_spark(native):
-        count = failing.to_native().count()
-        head = failing.select(show).head(limit).collect() if limit else None
-    else:
-        count = len(failing)
-        head = failing.select(show).head(limit) if limit else None
-    sample = (
-        [] if head is None else [{k: _jsonable(v) for k, v in row.items()} for row in head.rows(named=True)]
-    )
-    return count, sample
+def _failing_sample(native: Any, rule: CompiledRule, show: list[str], limit: int) -> list[dict]:
+    if not limit:
+        return []
+    head = nw.from_native(native).filter(_failing(rule)).select(show).head(limit)
+    head = head.collect() if isinstance(head, nw.LazyFrame) else head
+    return [{key: _jsonable(value) for key, value in row.items()} for row in head.rows(named=True)]
+
+
+def _pandas_failure_counts(native: pd.DataFrame, rules: list[CompiledRule]) -> dict[str, int]:
+    frame = nw.from_native(native, eager_only=True)
+    present = set(native.columns)
+    return {
+        rule.name: int(frame.select(_failing(rule).cast(nw.Int64).sum()).item())
+        for rule in rules
+        if rule.passes and set(rule.columns) <= present
+    }
 
 
 def validate_frame(
@@ -153,9 +191,15 @@ def validate_frame(
     """Validate a pandas or Spark frame against every rule at once; one outcome per rule."""
     if not rules:
         return []
-    spark = _is_spark(native)
-    failures = _pyspark_failures(native, rules) if spark else _pandas_failures(native, rules)
-    rows = native.count() if spark else len(native)
+    if _is_spark(native):
+        tally = SparkTally(rules)
+        failures = _pyspark_failures(native, rules, tally)
+        counts = tally.counts(native)
+        rows = counts["__rows"]
+    else:
+        failures = _pandas_failures(native, rules)
+        counts = _pandas_failure_counts(native, [rule for rule in rules if rule.name in failures])
+        rows = len(native)
     present = set(native.columns)
     outcomes = []
     for rule in rules:
@@ -176,6 +220,8 @@ def validate_frame(
             )
         else:
             show = list(dict.fromkeys(name for name in [*identity, *rule.columns] if name in present))
-            count, sample = _failing_rows(native, rule, show, sample_rows)
-            outcomes.append(RuleOutcome(rule, False, rows, count, sample, message=failures[rule.name]))
+            sample = _failing_sample(native, rule, show, sample_rows)
+            outcomes.append(
+                RuleOutcome(rule, False, rows, counts[rule.name], sample, message=failures[rule.name])
+            )
     return outcomes
