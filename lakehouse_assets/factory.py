@@ -38,9 +38,13 @@ from lakehouse_assets.landing import (
     LINEAGE_TYPES,
     SOURCE_FILE,
     SOURCE_LINE,
+    ROW_ERROR,
+    ROW_ERROR_DESCRIPTION,
+    LandingFileError,
     empty_landing_table,
     read_landed_file,
 )
+from lakehouse_assets.file_checks import file_name_problem
 from lakehouse_assets.raw import REJECT_DESCRIPTIONS, arrow_type, type_landing_rows
 from lakehouse_assets.transforms import apply_model_steps, apply_staging_steps
 from resources.catalog import IcebergCatalogResource
@@ -126,6 +130,8 @@ def _spec_kwargs(contract: Contract, layer: str, engine: str = "pandas") -> dict
 
 def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     columns = [(c.name, "string", c.description) for c in contract.columns] + _lineage_columns()
+    if contract.source.file_checks.policy == "quarantine_rows":
+        columns.append((ROW_ERROR, "string", ROW_ERROR_DESCRIPTION))
     metadata = _table_metadata(
         contract,
         "landing",
@@ -144,8 +150,17 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     )
     def landing_table(context: dg.AssetExecutionContext, landing_storage: LocalLandingStorage) -> pa.Table:
         files = landing_storage.list_files(contract.source.glob)
-        if context.has_partition_key:
-            window = context.partition_time_window
+        # a file no partition can own is never skipped silently: it fails the run or is reported
+        problems = {file.key: file_name_problem(contract, file.name) for file in files}
+        misnamed = {key: problem for key, problem in problems.items() if problem}
+        if misnamed and contract.source.file_checks.file_names == "reject_file":
+            raise LandingFileError(
+                f"{len(misnamed)} files in {contract.source.glob!r} cannot be assigned to a partition: "
+                + "; ".join(misnamed.values())
+            )
+        if misnamed:
+            context.log.warning(f"skipped files without a valid date in their name: {sorted(misnamed)}")
+        if (window := partition_window(context)) is not None:
             files = [
                 file
                 for file in files
@@ -153,13 +168,24 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                 and window.start.date() <= day < window.end.date()
             ]
         loaded_at = dt.datetime.now(dt.UTC)
+        findings: dict[str, list[str]] = {}
         tables = [
-            read_landed_file(landing_storage.read_bytes(file.key), file, contract, loaded_at) for file in files
+            read_landed_file(
+                landing_storage.read_bytes(file.key),
+                file,
+                contract,
+                loaded_at,
+                findings.setdefault(file.key, []),
+            )
+            for file in files
         ]
         context.add_output_metadata(
             {
                 "files": dg.MetadataValue.json([file.key for file in files]),
                 "bytes_read": dg.MetadataValue.int(sum(file.size for file in files)),
+                # what the contract's file checks accepted (a stripped BOM, flagged rows, ...)
+                "file_findings": dg.MetadataValue.json({key: found for key, found in findings.items() if found}),
+                "skipped_files": dg.MetadataValue.json(misnamed),
             }
         )
         if not files:
@@ -229,7 +255,11 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         yield dg.Output(result.rejects, output_name="rejects")
         # The outputs above are committed by now, so the audit reads what readers will see.
         yield landing_reconciliation(
-            catalog.load(), contract.name, partition_column, partition_window(context), contract.quality.audit_tolerance
+            catalog.load(),
+            contract.name,
+            partition_column,
+            partition_window(context),
+            contract.quality.audit_tolerance,
         )
 
     return raw_tables
@@ -259,7 +289,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         ),
         check_specs=[
             *rule_check_specs(contract.quality, staging_key),
-            audit_spec(STAGING_AUDIT, staging_key, "staged rows = raw rows - rows removed by named rules", [raw_key]),
+            audit_spec(STAGING_AUDIT, staging_key, "staged = raw - rows removed by named rules", [raw_key]),
         ],
         # not yielded when an error rule fails: nothing is committed (write-audit-publish)
         output_required=False,
@@ -309,7 +339,7 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
     # aggregates and Python functions change the grain, so no count reconciles there.
     keeps_rows = function is None and not any(isinstance(step, AggregateStep) for step in contract.steps)
     audits = (
-        [audit_spec(MODEL_AUDIT, model_key, "rows = primary input rows - rows removed by named rules", [primary_input_key])]
+        [audit_spec(MODEL_AUDIT, model_key, "rows = input rows - rows removed by named rules", [primary_input_key])]
         if keeps_rows
         else []
     )
