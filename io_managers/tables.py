@@ -90,29 +90,32 @@ def create_table_if_missing(
 
 
 def plan_schema(table_schema: Schema, data: pa.Table) -> tuple[pa.Table, list[NestedField]]:
-    """Cast the frame to the table's types, or say which columns the table must add or widen.
+    """The frame cast to the table's types, and the columns the table must add or widen first.
 
     Additive evolution only: new columns (nullable) and safe widenings. Anything else fails and
-    names every offending column, before anything is written.
+    names every offending column, before anything is written. An empty frame stands for a schema
+    (the Spark path plans with one).
     """
     incoming = iceberg_schema(data.schema)
     existing = {field.name: field for field in table_schema.fields}
-    evolutions, problems = [], []
-    target_fields = []
+    table_arrow = table_schema.as_arrow()
+    evolutions, problems, target_fields = [], [], []
     for field in incoming.fields:
         current = existing.get(field.name)
+        incoming_type = data.schema.field(field.name).type
+        all_null = pa.types.is_null(incoming_type) or (
+            data.num_rows > 0 and data.column(field.name).null_count == data.num_rows
+        )
         if current is None:
             evolutions.append(field)
             target_fields.append(data.schema.field(field.name))
         elif current.field_type == field.field_type or _is_widening(field.field_type, current.field_type):
-            target_fields.append(table_schema.as_arrow().field(field.name))
+            target_fields.append(table_arrow.field(field.name))
         elif _is_widening(current.field_type, field.field_type):
             evolutions.append(field)
             target_fields.append(data.schema.field(field.name))
-        elif pa.types.is_null(data.schema.field(field.name).type) or data.column(field.name).null_count == len(
-            data
-        ):
-            target_fields.append(table_schema.as_arrow().field(field.name))
+        elif all_null:
+            target_fields.append(table_arrow.field(field.name))
         else:
             problems.append(f"{field.name}: table has {current.field_type}, data has {field.field_type}")
     if problems:
@@ -121,7 +124,11 @@ def plan_schema(table_schema: Schema, data: pa.Table) -> tuple[pa.Table, list[Ne
             "float->double, decimal precision are allowed): " + "; ".join(problems)
         )
     target = pa.schema([pa.field(field.name, field.type, nullable=True) for field in target_fields])
-    return data.cast(target), evolutions
+    return cast_to_target(data, target), evolutions
+
+
+def cast_to_target(data: pa.Table, target: pa.Schema) -> pa.Table:
+    return data if data.schema == target else data.cast(target)
 
 
 def evolve_and_document(
