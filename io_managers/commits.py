@@ -166,3 +166,14 @@ def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
 
 def count_rows(table: Table, table_slice: TableSlice) -> int:
     return table.scan(row_filter=table_slice.row_filter(partition_type_of(table, table_slice))).count()
+
+
+def estimate_slice_bytes(table: Table, table_slice: TableSlice) -> tuple[int, int]:
+    """Bytes and records of the slice's data files, from Iceberg metadata alone."""
+    partition_type = partition_type_of(table, table_slice)
+    tasks = table.scan(row_filter=table_slice.row_filter(partition_type)).plan_files()
+    size = records = 0
+    for task in tasks:
+        size += task.file.file_size_in_bytes
+        records += task.file.record_count
+    return size, records
