@@ -14,7 +14,15 @@ import narwhals as nw
 import pyarrow as pa
 
 from checks.audits import landing_reconciliation
-from io_managers.iceberg_io_manager import PARTITION_COLUMN, PRIMARY_KEY, TABLE_PROPERTIES, WRITE_MODE
+from io_managers.iceberg_io_manager import (
+    ENGINE,
+    PARTITION_COLUMN,
+    PRIMARY_KEY,
+    SPARK_THRESHOLD,
+    TABLE_PROPERTIES,
+    WRITE_MODE,
+)
+from io_managers.spark_tables import to_spark
 from lakehouse_assets.contract_model import Contract, DatasetContract, ModelContract, Partitioning
 from lakehouse_assets.landing import (
     FILE_DATE,
@@ -26,7 +34,9 @@ from lakehouse_assets.landing import (
 )
 from lakehouse_assets.raw import REJECT_DESCRIPTIONS, arrow_type, type_landing_rows
 from lakehouse_assets.transforms import apply_model_steps, apply_staging_steps
+from lakehouse_assets.spark_layers import landing_on_spark, raw_on_spark
 from resources.catalog import IcebergCatalogResource
+from resources.compute import ComputeResource, is_spark_frame
 from resources.landing_storage import LocalLandingStorage
 
 LAYER_ROLES = {
@@ -97,11 +107,31 @@ def _description(contract: Contract, layer: str) -> str:
     return f"{contract.description.strip()}\n\n{LAYER_ROLES[layer]}"
 
 
-def _spec_kwargs(contract: Contract, layer: str, engine: str = "pandas") -> dict:
+def _engines(contract: Contract) -> set[str]:
+    return {"pandas", "spark"} if contract.engine == "auto" else {contract.engine}
+
+
+def _input(key: list[str] | dg.AssetKey, contract: Contract) -> dg.AssetIn:
+    """An input whose engine follows the contract: pinned, or by size with its threshold."""
+    return dg.AssetIn(
+        key=key,
+        metadata={
+            ENGINE: None if contract.engine == "auto" else contract.engine,
+            SPARK_THRESHOLD: contract.spark_threshold_bytes,
+        },
+    )
+
+
+def _choose_engine(compute: ComputeResource, contract: Contract, estimated_bytes: int) -> str:
+    pinned = None if contract.engine == "auto" else contract.engine
+    return compute.choose(estimated_bytes, pinned, contract.spark_threshold_bytes)
+
+
+def _spec_kwargs(contract: Contract, layer: str) -> dict:
     return {
         "group_name": layer,
         "owners": contract.owners,
-        "kinds": {"iceberg", engine},
+        "kinds": {"iceberg", *_engines(contract)},
         # tags make command-line selections simple: `--select 'tag:partitioning=daily'`
         "tags": {"layer": layer, "partitioning": "daily" if contract.partitioning else "none"},
     }
@@ -123,9 +153,11 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         partitions_def=partitions_for(contract.partitioning),
         backfill_policy=_backfill_policy(contract.partitioning),
         metadata=metadata | {"source_glob": contract.source.glob},
-        **_spec_kwargs(contract, "landing", "csv"),
+        **_spec_kwargs(contract, "landing"),
     )
-    def landing_table(context: dg.AssetExecutionContext, landing_storage: LocalLandingStorage) -> pa.Table:
+    def landing_table(
+        context: dg.AssetExecutionContext, landing_storage: LocalLandingStorage, compute: ComputeResource
+    ):
         files = landing_storage.list_files(contract.source.glob)
         if context.has_partition_key:
             window = context.partition_time_window
@@ -136,19 +168,24 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                 and window.start.date() <= day < window.end.date()
             ]
         loaded_at = dt.datetime.now(dt.UTC)
-        tables = [
-            read_landed_file(landing_storage.read_bytes(file.key), file, contract, loaded_at) for file in files
-        ]
+        size = sum(file.size for file in files)
+        engine = _choose_engine(compute, contract, size)
         context.add_output_metadata(
             {
                 "files": dg.MetadataValue.json([file.key for file in files]),
-                "bytes_read": dg.MetadataValue.int(sum(file.size for file in files)),
+                "bytes_read": dg.MetadataValue.int(size),
+                "estimated_bytes": dg.MetadataValue.int(size),
             }
         )
         if not files:
             context.log.warning(f"no files match {contract.source.glob!r} in this partition")
+        if engine == "spark":
+            return landing_on_spark(compute.session(), files, landing_storage.reader(), contract, loaded_at)
+        if not files:
             return empty_landing_table(contract)
-        return pa.concat_tables(tables)
+        return pa.concat_tables(
+            [read_landed_file(landing_storage.read_bytes(file.key), file, contract, loaded_at) for file in files]
+        )
 
     return landing_table
 
@@ -191,7 +228,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                 **_spec_kwargs(contract, "raw"),
             ),
         },
-        ins={"landing": dg.AssetIn(key=landing_key)},
+        ins={"landing": _input(landing_key, contract)},
         partitions_def=partitions_for(contract.partitioning),
         backfill_policy=_backfill_policy(contract.partitioning),
         check_specs=[
@@ -205,11 +242,13 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         name=f"raw__{contract.name}",
     )
     def raw_tables(context: dg.AssetExecutionContext, catalog: IcebergCatalogResource, landing):
-        result = type_landing_rows(pa.Table.from_pandas(landing, preserve_index=False), contract)
-        if result.rejects.num_rows:
-            context.log.warning(f"{result.rejects.num_rows} rows quarantined in raw.{contract.name}_rejects")
-        yield dg.Output(result.typed, output_name="typed")
-        yield dg.Output(result.rejects, output_name="rejects")
+        if is_spark_frame(landing):
+            typed, rejects = raw_on_spark(landing, contract)
+        else:
+            result = type_landing_rows(pa.Table.from_pandas(landing, preserve_index=False), contract)
+            typed, rejects = result.typed, result.rejects
+        yield dg.Output(typed, output_name="typed")
+        yield dg.Output(rejects, output_name="rejects")
         # The outputs above are committed by now, so the audit reads what readers will see.
         window = context.partition_time_window if context.has_partition_key else None
         yield landing_reconciliation(catalog.load(), contract.name, partition_column, window)
@@ -225,7 +264,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     @dg.asset(
         key=["staging", contract.name],
         description=_description(contract, "staging"),
-        ins={"raw": dg.AssetIn(key=["raw", contract.name])},
+        ins={"raw": _input(["raw", contract.name], contract)},
         partitions_def=partitions_for(partitioning),
         backfill_policy=_backfill_policy(partitioning),
         metadata=_table_metadata(
@@ -239,7 +278,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         **_spec_kwargs(contract, "staging"),
     )
     def staging_table(context: dg.AssetExecutionContext, raw):
-        staged, counts = apply_staging_steps(nw.from_native(raw, eager_only=True), contract.staging)
+        staged, counts = apply_staging_steps(nw.from_native(raw), contract.staging)
         context.add_output_metadata({f"rows_removed_{rule}": count for rule, count in counts.removed.items()})
         return staged.to_native()
 
@@ -253,7 +292,7 @@ def _resolve_function(reference: str):
 
 def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
     partitioning = contract.partitioning
-    ins = {alias: dg.AssetIn(key=table.split(".")) for alias, table in contract.inputs.items()}
+    ins = {alias: _input(table.split("."), contract) for alias, table in contract.inputs.items()}
     function = _resolve_function(contract.function) if contract.function else None
 
     @dg.asset(
@@ -272,8 +311,8 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
         ),
         **_spec_kwargs(contract, contract.layer),
     )
-    def model_table(context: dg.AssetExecutionContext, **inputs):
-        frames = {alias: nw.from_native(frame, eager_only=True) for alias, frame in inputs.items()}
+    def model_table(context: dg.AssetExecutionContext, compute: ComputeResource, **inputs):
+        frames = {alias: nw.from_native(frame) for alias, frame in align_engines(compute, inputs).items()}
         if function is not None:
             return function(**frames).to_native()
         result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
@@ -281,6 +320,17 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
         return result.to_native()
 
     return model_table
+
+
+def align_engines(compute: ComputeResource, frames: dict) -> dict:
+    """One engine per computation: when any input is on Spark, small pandas inputs join it there."""
+    if not any(is_spark_frame(frame) for frame in frames.values()):
+        return frames
+    spark = compute.session()
+    return {
+        alias: frame if is_spark_frame(frame) else to_spark(spark, pa.Table.from_pandas(frame, preserve_index=False))
+        for alias, frame in frames.items()
+    }
 
 
 def build_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:

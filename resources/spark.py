@@ -47,6 +47,9 @@ class SparkResource(dg.ConfigurableResource):
             conf["spark.master"] = self.master
             if self.master.startswith("local"):
                 conf |= LOCAL_DEFAULTS
+                # a local session talks to itself only, over loopback
+                conf["spark.driver.host"] = "127.0.0.1"
+                conf["spark.driver.bindAddress"] = "127.0.0.1"
                 conf["spark.pyspark.python"] = sys.executable
                 conf["spark.pyspark.driver.python"] = sys.executable
         return conf | self.conf | REQUIRED_CONF
