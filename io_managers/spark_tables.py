@@ -10,6 +10,7 @@ import pyarrow as pa
 from pyiceberg.table import Table, TableProperties, Transaction
 
 from io_managers.commits import (
+    CommitPlan,
     CommitResult,
     UpsertKeyError,
     WriteRequest,
@@ -142,12 +143,21 @@ def commit_spark(table: Table, frame, request: WriteRequest) -> CommitResult:
     skipped = skip_repeated_append(table, request)
     if skipped:
         return skipped
+    from pyspark import StorageLevel
+
     incoming_schema = arrow_schema_of(frame)
     plan = plan_commit(table, incoming_schema.empty_table(), request)
-    frame = _cast_to(frame, plan.target_schema)
+    # Checked, counted and written: computed once (spilling to disk when large), not three times.
+    frame = _cast_to(frame, plan.target_schema).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        return _commit_persisted(table, frame, request, plan)
+    finally:
+        frame.unpersist()
+
+
+def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPlan) -> CommitResult:
     if plan.partition_type is not None:
         _check_window(frame, request.slice, plan.partition_type)
-
     to_write, replaced = frame, 0
     rows = frame.count()
     if request.mode == "upsert":

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import narwhals as nw
-import pandas as pd
 
 from lakehouse_assets.contract_model import (
     AggregateStep,
@@ -57,10 +56,8 @@ class StepCounts:
         self.removed[rule] = self.removed.get(rule, 0) + rows
 
 
-def _sha256(values: Any) -> Any:
-    return values.map(
-        lambda value: None if value is None or value is pd.NA else hashlib.sha256(str(value).encode()).hexdigest()
-    )
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def apply_staging_steps(frame: Frame, steps: list[StagingStep]) -> tuple[Frame, StepCounts]:
@@ -96,22 +93,22 @@ def deduplicate_latest(frame: Frame, keys: list[str], latest_by: str) -> Frame:
 
 
 def mask_columns(frame: Frame, columns: list[str], method: str) -> Frame:
+    """Redact, or replace by the SHA-256 hex digest of the UTF-8 text (the same digest on every engine)."""
     if method == "redact":
         return frame.with_columns(
             nw.when(nw.col(name).is_null()).then(nw.lit(None)).otherwise(nw.lit("***")).alias(name)
             for name in columns
         )
+    native = frame.with_columns(nw.col(name).cast(nw.String) for name in columns).to_native()
+    # Narwhals has no hash function: each engine's own SHA-256, which agree byte for byte.
     if frame.implementation is nw.Implementation.PYSPARK:
         from pyspark.sql import functions as F
 
-        native = frame.to_native()
         for name in columns:
-            native = native.withColumn(name, F.sha2(F.col(name).cast("string"), 256))
-        return nw.from_native(native)
-    return frame.with_columns(
-        nw.col(name).cast(nw.String).map_batches(_sha256, return_dtype=nw.String()).alias(name)
-        for name in columns
-    )
+            native = native.withColumn(name, F.sha2(F.col(name), 256))
+    else:
+        native = native.assign(**{name: native[name].map(_sha256, na_action="ignore") for name in columns})
+    return nw.from_native(native)
 
 
 def lookup(
@@ -157,10 +154,17 @@ def aggregate(frame: Frame, by: list[str], metrics: dict[str, Any]) -> Frame:
             derived.append((nw.col(f"__rows_{name}") - nw.col(f"__set_{name}")).alias(name))
         else:
             simple.append(getattr(nw.col(metric.column), metric.fn)().alias(name))
+    # Integer sums widen to 64 bits on every engine (pandas would keep int32 and could overflow).
+    schema = frame.collect_schema()
+    widened = [
+        name
+        for name, metric in metrics.items()
+        if metric.fn == "sum" and schema[metric.column].is_integer()
+    ]
     result = frame.group_by(*by).agg(*simple)
     if derived:
         result = result.with_columns(*derived)
-    counts = [name for name, metric in metrics.items() if metric.fn.startswith("count")]
+    counts = [name for name, metric in metrics.items() if metric.fn.startswith("count")] + widened
     return (
         result.with_columns(nw.col(name).cast(nw.Int64) for name in counts)
         .select(*by, *metrics)

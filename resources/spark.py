@@ -60,5 +60,7 @@ class SparkResource(dg.ConfigurableResource):
 
             # Local workers must import this project exactly as the driver does.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            if self.remote is None and self.master.startswith("local"):
+                os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             self._session = spark_session_from_config(self.spark_conf())
         return self._session
