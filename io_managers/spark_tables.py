@@ -6,7 +6,10 @@ selects, and writes Parquet files under the table's data location that pyiceberg
 and works the same locally, on a cluster or over Spark Connect.
 """
 
+import contextlib
+
 import pyarrow as pa
+import pyarrow.fs as pafs
 from pyiceberg.table import Table, TableProperties, Transaction
 
 from io_managers.commits import (
@@ -84,17 +87,20 @@ def _cast_to(frame, target: pa.Schema):
     )
 
 
-def _check_window(frame, table_slice: TableSlice, partition_type) -> None:
+def _count_checking_window(frame, table_slice: TableSlice, partition_type) -> int:
+    """The frame's rows, counted in the same pass that proves they all lie inside the partition."""
     from pyspark.sql import functions as F
 
-    column = F.col(table_slice.partition_column)
-    outside = frame.filter(column.isNull() | ~_window_predicate(table_slice, partition_type))
-    counts = outside.agg(F.count(F.lit(1)).alias("rows"), F.min(column), F.max(column)).first()
-    if counts["rows"]:
+    if partition_type is None:
+        return frame.count()
+    inside = F.coalesce(_window_predicate(table_slice, partition_type), F.lit(False))
+    counts = frame.agg(F.count(F.lit(1)).alias("rows"), F.sum((~inside).cast("long")).alias("outside")).first()
+    if counts["outside"]:
         raise PartitionWindowError(
-            f"{counts['rows']} rows have no {table_slice.partition_column!r} or lie outside the partition "
+            f"{counts['outside']} rows have no {table_slice.partition_column!r} or lie outside the partition "
             f"{table_slice.label}; nothing was written"
         )
+    return counts["rows"]
 
 
 def _merge_upsert(existing, incoming, keys: tuple[str, ...]):
@@ -107,11 +113,14 @@ def _merge_upsert(existing, incoming, keys: tuple[str, ...]):
     return kept.unionByName(incoming, allowMissingColumns=True), kept
 
 
-def _write_files(frame, table: Table, commit_id: str, table_slice: TableSlice) -> list[str]:
+def _commit_directory(table: Table, commit_id: str) -> str:
+    return f"{table.location().rstrip('/')}/data/spark-{commit_id}"
+
+
+def _write_files(frame, directory: str, table_slice: TableSlice) -> list[str]:
     """Parquet files under the table's data location, each holding a single partition value."""
     from pyspark.sql import functions as F
 
-    directory = f"{table.location().rstrip('/')}/data/spark-{commit_id}"
     if table_slice.is_partitioned:
         # A copy of the partition column names the directory; the column itself stays in the file,
         # so pyiceberg derives each file's partition value from its statistics.
@@ -121,21 +130,25 @@ def _write_files(frame, table: Table, commit_id: str, table_slice: TableSlice) -
         ).parquet(directory)
     else:
         frame.write.parquet(directory)
-    spark = frame.sparkSession
+    return _parquet_files_under(directory)
+
+
+def _parquet_files_under(directory: str) -> list[str]:
+    # Listed through Arrow's filesystems (local, S3, ...) rather than with another Spark job.
+    filesystem, root = pafs.FileSystem.from_uri(directory)
     try:
-        return sorted(spark.read.parquet(directory).inputFiles())
-    except Exception as exc:  # an empty frame leaves no data files to read back
-        if "UNABLE_TO_INFER_SCHEMA" in str(exc) or "PATH_NOT_FOUND" in str(exc):
-            return []
-        raise
+        infos = filesystem.get_file_info(pafs.FileSelector(root, recursive=True))
+    except FileNotFoundError:
+        return []
+    scheme = directory.split("://", 1)[0]
+    return sorted(f"{scheme}://{info.path}" for info in infos if info.is_file and info.path.endswith(".parquet"))
 
 
-def _remove_files(table: Table, paths: list[str]) -> None:
-    for path in paths:
-        try:
-            table.io.delete(path)
-        except FileNotFoundError:
-            pass
+def _remove_directory(directory: str) -> None:
+    """Everything a failed write or commit left under its own directory (tasks may have written parts)."""
+    filesystem, root = pafs.FileSystem.from_uri(directory)
+    with contextlib.suppress(FileNotFoundError):
+        filesystem.delete_dir(root)
 
 
 def commit_spark(table: Table, frame, request: WriteRequest) -> CommitResult:
@@ -156,32 +169,32 @@ def commit_spark(table: Table, frame, request: WriteRequest) -> CommitResult:
 
 
 def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPlan) -> CommitResult:
-    if plan.partition_type is not None:
-        _check_window(frame, request.slice, plan.partition_type)
+    rows = _count_checking_window(frame, request.slice, plan.partition_type)
     to_write, replaced = frame, 0
-    rows = frame.count()
     if request.mode == "upsert":
         existing = read_slice(frame.sparkSession, table, request.slice)
         to_write, kept = _merge_upsert(existing, frame, request.primary_key)
         replaced = existing.count() - kept.count()
 
-    files = _write_files(to_write, table, plan.commit_id, request.slice)
+    directory = _commit_directory(table, plan.commit_id)
+    files: list[str] = []
+
+    def write(transaction: Transaction) -> None:
+        mapping = transaction.table_metadata.schema().name_mapping.model_dump_json()
+        # Spark writes no field ids: readers find columns by name through this mapping.
+        if transaction.table_metadata.properties.get(TableProperties.DEFAULT_NAME_MAPPING) != mapping:
+            transaction.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
+        if request.mode != "append":
+            transaction.delete(plan.row_filter, snapshot_properties=plan.snapshot_properties)
+        if files:
+            transaction.add_files(files, snapshot_properties=plan.snapshot_properties)
+
     try:
-
-        def write(transaction: Transaction) -> None:
-            mapping = transaction.table_metadata.schema().name_mapping.model_dump_json()
-            # Spark writes no field ids: readers find columns by name through this mapping.
-            if transaction.table_metadata.properties.get(TableProperties.DEFAULT_NAME_MAPPING) != mapping:
-                transaction.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
-            if request.mode != "append":
-                transaction.delete(plan.row_filter, snapshot_properties=plan.snapshot_properties)
-            if files:
-                transaction.add_files(files, snapshot_properties=plan.snapshot_properties)
-
+        files = _write_files(to_write, directory, request.slice)
         snapshot_id = publish(table, plan, write)
     except BaseException:
-        # Files of a commit that did not happen must not linger as orphans.
-        _remove_files(table, files)
+        # Files of a write or commit that did not happen must not linger as orphans.
+        _remove_directory(directory)
         raise
     return CommitResult(request.mode, rows_written=rows, rows_replaced=replaced, snapshot_id=snapshot_id)
 
