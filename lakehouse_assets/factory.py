@@ -8,6 +8,7 @@ properties) and the column schema the UI shows.
 import datetime as dt
 import functools
 import importlib
+import warnings
 
 import dagster as dg
 import narwhals as nw
@@ -61,6 +62,8 @@ def partitions_for(partitioning: Partitioning | None) -> dg.DailyPartitionsDefin
 
 # The IO manager writes a run's whole partition window, so a backfill runs up to a month per run.
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=31)
+# Dagster marks backfill policies beta; we rely on them knowingly, so loading stays quiet.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 
 def _backfill_policy(partitioning: Partitioning | None) -> dg.BackfillPolicy | None:
