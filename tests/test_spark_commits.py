@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from pyspark.sql import functions as F
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
 
@@ -106,3 +107,25 @@ def test_files_written_for_a_commit_that_fails_are_removed(spark, table, setting
     assert data_files(table) == before_files
     table.refresh()
     assert table.scan().to_arrow().column("key").to_pylist() == ["a"]
+
+
+def test_spark_writes_evolve_the_schema_additively(spark, table):
+    day = dt.date(2024, 3, 1)
+    commit_spark(table, frame(spark, (day, "a", 1)), request())
+    wider = frame(spark, (day, "b", 2)).withColumn("unit", F.lit("kWh"))
+    commit_spark(table, wider, request("append", run_id="run-2"))
+    rows = sorted((row["key"], row["unit"]) for row in table.scan().to_arrow().to_pylist())
+    assert rows == [("a", None), ("b", "kWh")]
+    assert read_slice(spark, table, DAY).columns == ["day", "key", "value", "unit"]
+
+
+def test_spark_session_settings_come_from_configuration_alone():
+    local = SparkResource(conf={"spark.executor.memory": "8g"}).spark_conf()
+    assert local["spark.master"] == "local[*]"
+    assert local["spark.executor.memory"] == "8g"
+    assert local["spark.sql.session.timeZone"] == "UTC"
+    connect = SparkResource(remote="sc://spark-connect:15002").spark_conf()
+    assert connect["spark.remote"] == "sc://spark-connect:15002"
+    assert "spark.master" not in connect
+    cluster = SparkResource(master="yarn").spark_conf()
+    assert cluster["spark.master"] == "yarn" and "spark.driver.memory" not in cluster
