@@ -164,7 +164,9 @@ def report(results: list[dict], command: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 100, 400])
     parser.add_argument("--engines", nargs="+", default=["pandas", "spark"])

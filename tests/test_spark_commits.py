@@ -30,7 +30,9 @@ def table(catalog):
 
 
 def frame(spark, *rows):
-    return spark.createDataFrame(pa.Table.from_pylist([dict(zip(SCHEMA.names, row, strict=True)) for row in rows], SCHEMA))
+    return spark.createDataFrame(
+        pa.Table.from_pylist([dict(zip(SCHEMA.names, row, strict=True)) for row in rows], SCHEMA)
+    )
 
 
 def request(mode="overwrite", run_id="run-1"):
@@ -65,7 +67,9 @@ def test_upsert_on_spark_merges_inside_the_partition(spark, table):
 
 def test_rows_outside_the_partition_fail_before_any_file_is_written(spark, table):
     with pytest.raises(PartitionWindowError, match="1 rows .* outside the partition 2024-03-01"):
-        commit_spark(table, frame(spark, (dt.date(2024, 3, 1), "a", 1), (dt.date(2024, 3, 5), "b", 2)), request())
+        commit_spark(
+            table, frame(spark, (dt.date(2024, 3, 1), "a", 1), (dt.date(2024, 3, 5), "b", 2)), request()
+        )
     assert data_files(table) == []
     assert table.current_snapshot() is None
 
@@ -101,7 +105,9 @@ def test_files_written_for_a_commit_that_fails_are_removed(spark, table, setting
     day = dt.date(2024, 3, 1)
     commit_spark(table, frame(spark, (day, "a", 1)), request())
     before_files = data_files(table)
-    refusing = RefusingCatalog("lakehouse", uri=settings.catalog_uri, warehouse=settings.warehouse_dir.as_uri())
+    refusing = RefusingCatalog(
+        "lakehouse", uri=settings.catalog_uri, warehouse=settings.warehouse_dir.as_uri()
+    )
     with pytest.raises(CommitFailedException, match="injected"):
         commit_spark(refusing.load_table("staging.values"), frame(spark, (day, "b", 2)), request())
     assert data_files(table) == before_files

@@ -120,7 +120,9 @@ def _resources(home, threshold: int) -> dict:
 
 
 def _catalog(home) -> SqlCatalog:
-    return SqlCatalog("lakehouse", uri=f"sqlite:///{home / 'catalog.db'}", warehouse=(home / "warehouse").as_uri())
+    return SqlCatalog(
+        "lakehouse", uri=f"sqlite:///{home / 'catalog.db'}", warehouse=(home / "warehouse").as_uri()
+    )
 
 
 def _canonical(table) -> pa.Table:
@@ -157,7 +159,9 @@ def assert_same_tables(pandas_home, spark_home) -> list[str]:
         assert on_spark.schema().as_struct() == on_pandas.schema().as_struct(), identifier
         assert on_spark.spec().fields == on_pandas.spec().fields, identifier
         expected, actual = _canonical(on_pandas), _canonical(on_spark)
-        assert actual.equals(expected), f"{identifier}:\npandas {expected.to_pylist()}\nspark  {actual.to_pylist()}"
+        assert actual.equals(expected), (
+            f"{identifier}:\npandas {expected.to_pylist()}\nspark  {actual.to_pylist()}"
+        )
         assert _partitions(on_spark) == _partitions(on_pandas), identifier
     return identifiers
 
@@ -190,7 +194,11 @@ def test_every_layer_and_write_mode_matches_on_synthetic_corners(homes):
 
     tables = assert_same_tables(*homes)
     assert tables == [
-        "landing.events", "output.account_daily", "raw.events", "raw.events_rejects", "staging.events",
+        "landing.events",
+        "output.account_daily",
+        "raw.events",
+        "raw.events_rejects",
+        "staging.events",
     ]
     catalog = _catalog(homes[1])
     rejects = catalog.load_table("raw.events_rejects").scan().to_arrow()
@@ -206,7 +214,9 @@ def test_every_layer_and_write_mode_matches_on_synthetic_corners(homes):
 
 
 def test_append_matches_on_both_engines(homes):
-    contract = EVENTS.model_copy(update={"write_modes": EVENTS.write_modes.model_copy(update={"staging": "append"})})
+    contract = EVENTS.model_copy(
+        update={"write_modes": EVENTS.write_modes.model_copy(update={"staging": "append"})}
+    )
     assets = build_assets([contract])
     for home, threshold in ((homes[0], 1 << 40), (homes[1], 0)):
         for key, text in EVENT_FILES.items():
@@ -226,7 +236,9 @@ def test_the_example_gives_identical_tables_with_the_threshold_at_zero_and_at_it
     unpartitioned = [key for asset in assets if asset.partitions_def is None for key in asset.keys]
     dated = dg.AssetSelection.all() - dg.AssetSelection.assets(*unpartitioned)
     for home, threshold in ((homes[0], DEFAULT_SPARK_THRESHOLD_BYTES), (homes[1], 0)):
-        write_demo_landing(LocalLandingStorage(root=str(home / "landing")), dt.date(2013, 1, 2), dt.date(2013, 1, 2))
+        write_demo_landing(
+            LocalLandingStorage(root=str(home / "landing")), dt.date(2013, 1, 2), dt.date(2013, 1, 2)
+        )
         resources = _resources(home, threshold)
         assert dg.materialize(assets, resources=resources, selection=unpartitioned).success
         assert materialize_partitions(assets, resources, "2013-01-02", selection=dated).success
