@@ -32,6 +32,7 @@ from lakehouse_assets.landing import (
     empty_landing_table,
     read_landed_file,
 )
+from lakehouse_assets.policies import backfill_policy_for, table_pool
 from lakehouse_assets.raw import REJECT_DESCRIPTIONS, arrow_type, type_landing_rows
 from lakehouse_assets.transforms import apply_model_steps, apply_staging_steps
 from lakehouse_assets.spark_layers import landing_on_spark, raw_on_spark
@@ -59,12 +60,8 @@ def partitions_for(partitioning: Partitioning | None) -> dg.DailyPartitionsDefin
     return daily_partitions(partitioning.start, partitioning.end) if partitioning else None
 
 
-# The IO manager writes a run's whole partition window, so a backfill runs up to a month per run.
-BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=31)
-
-
-def _backfill_policy(partitioning: Partitioning | None) -> dg.BackfillPolicy | None:
-    return BACKFILL_POLICY if partitioning else None
+def _backfill_policy(partitioning: Partitioning | None, engine: str = "pandas") -> dg.BackfillPolicy | None:
+    return backfill_policy_for(partitioning is not None, engine)
 
 
 def _column_schema(columns: list[tuple[str, str, str]]) -> dg.TableSchema:
@@ -152,6 +149,7 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         description=_description(contract, "landing"),
         partitions_def=partitions_for(contract.partitioning),
         backfill_policy=_backfill_policy(contract.partitioning),
+        pool=table_pool("landing", contract.name),
         metadata=metadata | {"source_glob": contract.source.glob},
         **_spec_kwargs(contract, "landing"),
     )
@@ -231,6 +229,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         ins={"landing": _input(landing_key, contract)},
         partitions_def=partitions_for(contract.partitioning),
         backfill_policy=_backfill_policy(contract.partitioning),
+        pool=table_pool("raw", contract.name),
         check_specs=[
             dg.AssetCheckSpec(
                 "landing_rows_reconcile",
@@ -267,6 +266,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         ins={"raw": _input(["raw", contract.name], contract)},
         partitions_def=partitions_for(partitioning),
         backfill_policy=_backfill_policy(partitioning),
+        pool=table_pool("staging", contract.name),
         metadata=_table_metadata(
             contract,
             "staging",
@@ -301,6 +301,7 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
         ins=ins,
         partitions_def=partitions_for(partitioning),
         backfill_policy=_backfill_policy(partitioning),
+        pool=table_pool(contract.layer, contract.name),
         metadata=_table_metadata(
             contract,
             contract.layer,
