@@ -60,8 +60,8 @@ def partitions_for(partitioning: Partitioning | None) -> dg.DailyPartitionsDefin
     return daily_partitions(partitioning.start, partitioning.end) if partitioning else None
 
 
-def _backfill_policy(partitioning: Partitioning | None, engine: str = "pandas") -> dg.BackfillPolicy | None:
-    return backfill_policy_for(partitioning is not None, engine)
+def _backfill_policy(contract: Contract) -> dg.BackfillPolicy | None:
+    return backfill_policy_for(contract.partitioning is not None, contract.engine)
 
 
 def _column_schema(columns: list[tuple[str, str, str]]) -> dg.TableSchema:
@@ -148,7 +148,7 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         key=["landing", contract.name],
         description=_description(contract, "landing"),
         partitions_def=partitions_for(contract.partitioning),
-        backfill_policy=_backfill_policy(contract.partitioning),
+        backfill_policy=_backfill_policy(contract),
         pool=table_pool("landing", contract.name),
         metadata=metadata | {"source_glob": contract.source.glob},
         **_spec_kwargs(contract, "landing"),
@@ -228,7 +228,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         },
         ins={"landing": _input(landing_key, contract)},
         partitions_def=partitions_for(contract.partitioning),
-        backfill_policy=_backfill_policy(contract.partitioning),
+        backfill_policy=_backfill_policy(contract),
         pool=table_pool("raw", contract.name),
         check_specs=[
             dg.AssetCheckSpec(
@@ -265,7 +265,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         description=_description(contract, "staging"),
         ins={"raw": _input(["raw", contract.name], contract)},
         partitions_def=partitions_for(partitioning),
-        backfill_policy=_backfill_policy(partitioning),
+        backfill_policy=_backfill_policy(contract),
         pool=table_pool("staging", contract.name),
         metadata=_table_metadata(
             contract,
@@ -300,7 +300,7 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
         description=_description(contract, contract.layer),
         ins=ins,
         partitions_def=partitions_for(partitioning),
-        backfill_policy=_backfill_policy(partitioning),
+        backfill_policy=_backfill_policy(contract),
         pool=table_pool(contract.layer, contract.name),
         metadata=_table_metadata(
             contract,

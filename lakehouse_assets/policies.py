@@ -15,8 +15,9 @@ PANDAS_DAYS_PER_RUN = int(os.environ.get("LAKEHOUSE_PANDAS_DAYS_PER_RUN", "7"))
 SINGLE_RUN_ENGINES = frozenset({"spark"})
 
 
-def backfill_policy_for(partitioned: bool, engine: str = "pandas") -> dg.BackfillPolicy | None:
-    """Spark takes any range in one run; pandas takes ranges up to PANDAS_DAYS_PER_RUN days per run."""
+def backfill_policy_for(partitioned: bool, engine: str = "auto") -> dg.BackfillPolicy | None:
+    """A contract pinned to Spark takes any range in one run; pandas, and `auto` (which may fall
+    back to pandas), take ranges up to PANDAS_DAYS_PER_RUN days per run."""
     if not partitioned:
         return None
     if engine in SINGLE_RUN_ENGINES:
