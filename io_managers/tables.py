@@ -77,7 +77,13 @@ def create_table_if_missing(
 ) -> Table:
     """Create namespace and table if absent; a concurrent creator wins harmlessly (race-safe)."""
     namespace = identifier.rsplit(".", 1)[0]
-    catalog.create_namespace_if_not_exists(namespace)
+    try:
+        catalog.create_namespace_if_not_exists(namespace)
+    except Exception:
+        # SqlCatalog checks, then inserts: a concurrent creator's insert wins and ours raises a
+        # database integrity error instead of NamespaceAlreadyExistsError. Existing is what we wanted.
+        if not catalog.namespace_exists(namespace):
+            raise
     try:
         return catalog.load_table(identifier)
     except NoSuchTableError:

@@ -29,16 +29,18 @@ def test_the_same_arrival_twice_launches_one_run(tmp_path, monkeypatch, record_p
         location_name="arrivals",
     )
     launcher = {"module": "dagster._core.test_utils", "class": "MockedRunLauncher"}
-    with dg.instance_for_test(temp_dir=str(tmp_path), overrides={"run_launcher": launcher}) as instance:
-        with create_test_daemon_workspace_context(target, instance) as context:
-            _tick(context)
-            _tick(context)
-            assert instance.get_runs_count() == 1
-            # a new version of the same file is a new arrival
-            (arrivals / "flights_2013-01-02.csv").write_text("a,b\n1,3\n")
-            _tick(context)
-            _tick(context)
-            runs = instance.get_runs()
+    with (
+        dg.instance_for_test(temp_dir=str(tmp_path), overrides={"run_launcher": launcher}) as instance,
+        create_test_daemon_workspace_context(target, instance) as context,
+    ):
+        _tick(context)
+        _tick(context)
+        assert instance.get_runs_count() == 1
+        # a new version of the same file is a new arrival
+        (arrivals / "flights_2013-01-02.csv").write_text("a,b\n1,3\n")
+        _tick(context)
+        _tick(context)
+        runs = instance.get_runs()
     assert len(runs) == 2
     assert {run.tags["arrival"] for run in runs} == {"flights_2013-01-02.csv"}
     assert len({run.tags["dagster/run_key"] for run in runs}) == 2
