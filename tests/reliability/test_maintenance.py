@@ -8,6 +8,7 @@ from io_managers.commits import WriteRequest, commit
 from io_managers.maintenance import find_orphan_files, referenced_files
 from io_managers.slices import TableSlice
 from io_managers.tables import create_table_if_missing
+from lakehouse_assets.definitions import defs
 from lakehouse_assets.maintenance import table_maintenance_job
 from resources.catalog import IcebergCatalogResource
 from tests.reliability.harness import catalog_properties, collect, spawn
@@ -69,7 +70,7 @@ def test_maintenance_beside_writers_loses_nothing(settings, catalog, tmp_path, r
         result = table_maintenance_job.execute_in_process(
             resources={"catalog": resource}, run_config={"ops": {"maintain_tables": {"config": config}}}
         )
-        report = result.output_for_node("maintain_tables")[TABLE]
+        report = maintenance_report(result)[TABLE]
         passes += 1
         expired += report["snapshots_expired"]
         removed += report["orphan_files_removed"]
@@ -93,6 +94,30 @@ def test_maintenance_beside_writers_loses_nothing(settings, catalog, tmp_path, r
         f"{passes} maintenance passes beside {WRITERS} writers: {expired} snapshots expired, "
         f"{removed} old orphans removed, 0 rows lost",
     )
+
+
+def maintenance_report(result) -> dict:
+    (output,) = [event for event in result.all_node_events if event.is_successful_output]
+    return output.step_output_data.metadata["per_table"].value
+
+
+def test_the_code_locations_maintenance_job_runs_with_its_own_resources(settings, catalog, record_property):
+    table = create_table_if_missing(
+        catalog, TABLE, partition_rows("2024-01-01", "x", 0).schema, "reading_date"
+    )
+    for writer in ("a", "b", "c"):
+        commit(
+            table,
+            partition_rows("2024-01-01", writer),
+            WriteRequest("overwrite", _window(dt.date(2024, 1, 1)), writer),
+        )
+    job = defs().get_job_def("table_maintenance")
+    config = {"ops": {"maintain_tables": {"config": {"snapshot_max_age_hours": 0.0}}}}
+    result = job.execute_in_process(run_config=config)
+    assert result.success
+    assert maintenance_report(result)[TABLE]["snapshots_expired"] >= 2
+    assert len(catalog.load_table(TABLE).metadata.snapshots) <= 2  # the current overwrite: delete + append
+    assert set(catalog.load_table(TABLE).scan().to_arrow().column("writer").to_pylist()) == {"c"}
 
 
 def test_the_maintenance_job_refuses_an_unsafe_orphan_age(settings, catalog):
