@@ -15,11 +15,11 @@ from pyiceberg.table import Table
 from io_managers.commits import (
     CommitResult,
     WriteRequest,
-    commit,
     count_rows,
     estimate_slice_bytes,
     partition_type_of,
 )
+from io_managers.retries import commit_with_retries, retry_commit
 from io_managers.slices import TableSlice
 from io_managers.tables import create_table_if_missing, normalise_arrow
 from resources.catalog import IcebergCatalogResource
@@ -139,10 +139,10 @@ class IcebergIOManager(dg.ConfigurableIOManager):
         if on_spark:
             from io_managers.spark_tables import commit_spark
 
-            result = commit_spark(table, obj, request)
+            result = retry_commit(table, request, lambda fresh: commit_spark(fresh, obj, request))
             preview = obj.limit(PREVIEW_ROWS).toPandas()
         else:
-            result = commit(table, data, request)
+            result = commit_with_retries(table, data, request)
             preview = data.slice(0, PREVIEW_ROWS).to_pandas()
         context.add_output_metadata(_metadata(table, result, table_slice, preview, "spark" if on_spark else "pandas"))
 

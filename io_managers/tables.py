@@ -24,6 +24,14 @@ MANAGED_PROPERTY_PREFIX = "lakehouse."
 COMMENT_PROPERTY = "comment"
 # Iceberg's own safe widenings: a table column may take these wider types without rewriting data.
 _WIDENINGS = {(IntegerType, LongType), (FloatType, DoubleType)}
+# pyiceberg reads its commit retry budget from the table, so it is set at creation, before the first
+# write. Its defaults (4 retries from 100 ms) are too few for a dozen processes on one table.
+NEW_TABLE_PROPERTIES = {
+    "commit.retry.num-retries": "10",
+    "commit.retry.min-wait-ms": "50",
+    "commit.retry.max-wait-ms": "2000",
+    "commit.retry.total-timeout-ms": "120000",
+}
 
 
 class SchemaEvolutionError(ValueError):
@@ -69,7 +77,13 @@ def create_table_if_missing(
 ) -> Table:
     """Create namespace and table if absent; a concurrent creator wins harmlessly (race-safe)."""
     namespace = identifier.rsplit(".", 1)[0]
-    catalog.create_namespace_if_not_exists(namespace)
+    try:
+        catalog.create_namespace_if_not_exists(namespace)
+    except Exception:
+        # SqlCatalog checks, then inserts: a concurrent creator's insert wins and ours raises a
+        # database integrity error instead of NamespaceAlreadyExistsError. Existing is what we wanted.
+        if not catalog.namespace_exists(namespace):
+            raise
     try:
         return catalog.load_table(identifier)
     except NoSuchTableError:
@@ -86,7 +100,9 @@ def create_table_if_missing(
                 name=f"{partition_column}_day",
             )
         )
-    return catalog.create_table_if_not_exists(identifier, schema=schema, partition_spec=spec)
+    return catalog.create_table_if_not_exists(
+        identifier, schema=schema, partition_spec=spec, properties=NEW_TABLE_PROPERTIES
+    )
 
 
 def plan_schema(table_schema: Schema, data: pa.Table) -> tuple[pa.Table, list[NestedField]]:

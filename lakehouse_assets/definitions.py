@@ -8,6 +8,8 @@ from io_managers.iceberg_io_manager import IcebergIOManager
 from lakehouse_assets.contract_model import load_contracts
 from lakehouse_assets.factory import build_assets
 from lakehouse_assets.jobs import JOBS
+from lakehouse_assets.maintenance import build_maintenance_schedule, table_maintenance_job
+from lakehouse_assets.schedules import build_schedules
 from lakehouse_assets.settings import Settings, load_settings
 from resources.catalog import IcebergCatalogResource
 from resources.compute import ComputeResource
@@ -38,7 +40,8 @@ def defs() -> dg.Definitions:
     settings = load_settings()
     return dg.Definitions(
         assets=build_assets(load_contracts(*CONTRACT_DIRS)),
-        jobs=JOBS,
+        jobs=[*JOBS, table_maintenance_job],
+        schedules=[*build_schedules(), build_maintenance_schedule()],
         resources=build_resources(settings),
         # Steps of one partition are small: one process avoids paying the imports once per step.
         executor=dg.in_process_executor,

@@ -33,6 +33,7 @@ from lakehouse_assets.landing import (
     empty_landing_table,
     read_landed_file,
 )
+from lakehouse_assets.policies import backfill_policy_for, table_pool
 from lakehouse_assets.raw import REJECT_DESCRIPTIONS, arrow_type, type_landing_rows
 from lakehouse_assets.transforms import apply_model_steps, apply_staging_steps
 from lakehouse_assets.spark_layers import landing_on_spark, raw_on_spark
@@ -60,14 +61,12 @@ def partitions_for(partitioning: Partitioning | None) -> dg.DailyPartitionsDefin
     return daily_partitions(partitioning.start, partitioning.end) if partitioning else None
 
 
-# The IO manager writes a run's whole partition window, so a backfill runs up to a month per run.
-BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=31)
 # Dagster marks backfill policies beta; we rely on them knowingly, so loading stays quiet.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 
-def _backfill_policy(partitioning: Partitioning | None) -> dg.BackfillPolicy | None:
-    return BACKFILL_POLICY if partitioning else None
+def _backfill_policy(contract: Contract) -> dg.BackfillPolicy | None:
+    return backfill_policy_for(contract.partitioning is not None, contract.engine)
 
 
 def _column_schema(columns: list[tuple[str, str, str]]) -> dg.TableSchema:
@@ -154,7 +153,8 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         key=["landing", contract.name],
         description=_description(contract, "landing"),
         partitions_def=partitions_for(contract.partitioning),
-        backfill_policy=_backfill_policy(contract.partitioning),
+        backfill_policy=_backfill_policy(contract),
+        pool=table_pool("landing", contract.name),
         metadata=metadata | {"source_glob": contract.source.glob},
         **_spec_kwargs(contract, "landing"),
     )
@@ -233,7 +233,8 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         },
         ins={"landing": _input(landing_key, contract)},
         partitions_def=partitions_for(contract.partitioning),
-        backfill_policy=_backfill_policy(contract.partitioning),
+        backfill_policy=_backfill_policy(contract),
+        pool=table_pool("raw", contract.name),
         check_specs=[
             dg.AssetCheckSpec(
                 "landing_rows_reconcile",
@@ -269,7 +270,8 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         description=_description(contract, "staging"),
         ins={"raw": _input(["raw", contract.name], contract)},
         partitions_def=partitions_for(partitioning),
-        backfill_policy=_backfill_policy(partitioning),
+        backfill_policy=_backfill_policy(contract),
+        pool=table_pool("staging", contract.name),
         metadata=_table_metadata(
             contract,
             "staging",
@@ -303,7 +305,8 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
         description=_description(contract, contract.layer),
         ins=ins,
         partitions_def=partitions_for(partitioning),
-        backfill_policy=_backfill_policy(partitioning),
+        backfill_policy=_backfill_policy(contract),
+        pool=table_pool(contract.layer, contract.name),
         metadata=_table_metadata(
             contract,
             contract.layer,
