@@ -14,7 +14,16 @@ import dagster as dg
 import narwhals as nw
 import pyarrow as pa
 
-from checks.audits import landing_reconciliation
+from checks.asset_checks import audit_spec, partition_window, rule_check_specs, validated_output
+from checks.audits import (
+    LANDING_AUDIT,
+    MODEL_AUDIT,
+    STAGING_AUDIT,
+    committed_rows,
+    landing_reconciliation,
+    removal_reconciliation,
+    table_slice,
+)
 from io_managers.iceberg_io_manager import (
     ENGINE,
     PARTITION_COLUMN,
@@ -24,18 +33,30 @@ from io_managers.iceberg_io_manager import (
     WRITE_MODE,
 )
 from io_managers.spark_tables import to_spark
-from lakehouse_assets.contract_model import Contract, DatasetContract, ModelContract, Partitioning
+from lakehouse_assets.contract_model import (
+    AggregateStep,
+    Contract,
+    DatasetContract,
+    ModelContract,
+    Partitioning,
+)
 from lakehouse_assets.landing import (
     FILE_DATE,
     LINEAGE_COLUMNS,
     LINEAGE_DESCRIPTIONS,
     LINEAGE_TYPES,
+    SOURCE_FILE,
+    SOURCE_LINE,
+    ROW_ERROR,
+    ROW_ERROR_DESCRIPTION,
+    LandingFileError,
     empty_landing_table,
     read_landed_file,
 )
+from lakehouse_assets.file_checks import file_name_problem
 from lakehouse_assets.policies import backfill_policy_for, table_pool
 from lakehouse_assets.raw import REJECT_DESCRIPTIONS, arrow_type, type_landing_rows
-from lakehouse_assets.transforms import apply_model_steps, apply_staging_steps
+from lakehouse_assets.transforms import apply_model_steps, apply_staging_steps, row_count
 from lakehouse_assets.spark_layers import landing_on_spark, raw_on_spark
 from resources.catalog import IcebergCatalogResource
 from resources.compute import ComputeResource, is_spark_frame
@@ -141,6 +162,8 @@ def _spec_kwargs(contract: Contract, layer: str) -> dict:
 
 def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     columns = [(c.name, "string", c.description) for c in contract.columns] + _lineage_columns()
+    if contract.source.file_checks.policy == "quarantine_rows":
+        columns.append((ROW_ERROR, "string", ROW_ERROR_DESCRIPTION))
     metadata = _table_metadata(
         contract,
         "landing",
@@ -162,8 +185,17 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, landing_storage: LocalLandingStorage, compute: ComputeResource
     ):
         files = landing_storage.list_files(contract.source.glob)
-        if context.has_partition_key:
-            window = context.partition_time_window
+        # a file no partition can own is never skipped silently: it fails the run or is reported
+        problems = {file.key: file_name_problem(contract, file.name) for file in files}
+        misnamed = {key: problem for key, problem in problems.items() if problem}
+        if misnamed and contract.source.file_checks.file_names == "reject_file":
+            raise LandingFileError(
+                f"{len(misnamed)} files in {contract.source.glob!r} cannot be assigned to a partition: "
+                + "; ".join(misnamed.values())
+            )
+        if misnamed:
+            context.log.warning(f"skipped files without a valid date in their name: {sorted(misnamed)}")
+        if (window := partition_window(context)) is not None:
             files = [
                 file
                 for file in files
@@ -172,23 +204,28 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
             ]
         loaded_at = dt.datetime.now(dt.UTC)
         size = sum(file.size for file in files)
-        engine = _choose_engine(compute, contract, size)
-        context.add_output_metadata(
-            {
-                "files": dg.MetadataValue.json([file.key for file in files]),
-                "bytes_read": dg.MetadataValue.int(size),
-                "estimated_bytes": dg.MetadataValue.int(size),
-            }
-        )
+        metadata = {
+            "files": dg.MetadataValue.json([file.key for file in files]),
+            "bytes_read": dg.MetadataValue.int(size),
+            "estimated_bytes": dg.MetadataValue.int(size),
+            "skipped_files": dg.MetadataValue.json(misnamed),
+        }
         if not files:
             context.log.warning(f"no files match {contract.source.glob!r} in this partition")
-        if engine == "spark":
+        if _choose_engine(compute, contract, size) == "spark":
+            context.add_output_metadata(metadata)
             return landing_on_spark(compute.session(), files, landing_storage.reader(), contract, loaded_at)
-        if not files:
-            return empty_landing_table(contract)
-        return pa.concat_tables(
-            [read_landed_file(landing_storage.read_bytes(file.key), file, contract, loaded_at) for file in files]
-        )
+        findings: dict[str, list[str]] = {}
+        tables = [
+            read_landed_file(
+                landing_storage.read_bytes(file.key), file, contract, loaded_at, findings.setdefault(file.key, [])
+            )
+            for file in files
+        ]
+        # what the contract's file checks accepted (a stripped BOM, flagged rows, ...)
+        metadata["file_findings"] = dg.MetadataValue.json({key: found for key, found in findings.items() if found})
+        context.add_output_metadata(metadata)
+        return pa.concat_tables(tables) if tables else empty_landing_table(contract)
 
     return landing_table
 
@@ -237,7 +274,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         pool=table_pool("raw", contract.name),
         check_specs=[
             dg.AssetCheckSpec(
-                "landing_rows_reconcile",
+                LANDING_AUDIT,
                 asset=raw_key,
                 additional_deps=[landing_key],
                 description="landing rows = raw rows + rejected rows for the materialised partitions",
@@ -254,8 +291,13 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         yield dg.Output(typed, output_name="typed")
         yield dg.Output(rejects, output_name="rejects")
         # The outputs above are committed by now, so the audit reads what readers will see.
-        window = context.partition_time_window if context.has_partition_key else None
-        yield landing_reconciliation(catalog.load(), contract.name, partition_column, window)
+        yield landing_reconciliation(
+            catalog.load(),
+            contract.name,
+            partition_column,
+            partition_window(context),
+            contract.quality.audit_tolerance,
+        )
 
     return raw_tables
 
@@ -264,9 +306,12 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     partitioning = contract.partitioning
     documented = {c.name: c.description for c in contract.columns}
     columns = [(name, "", documented.get(name, "")) for name in contract.staged_columns()]
+    staging_key = dg.AssetKey(["staging", contract.name])
+    partition_column = partitioning.column if partitioning else None
+    raw_key = dg.AssetKey(["raw", contract.name])
 
     @dg.asset(
-        key=["staging", contract.name],
+        key=staging_key,
         description=_description(contract, "staging"),
         ins={"raw": _input(["raw", contract.name], contract)},
         partitions_def=partitions_for(partitioning),
@@ -280,12 +325,39 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
             columns=columns + _lineage_columns(),
             primary_key=contract.primary_key,
         ),
+        check_specs=[
+            *rule_check_specs(contract.quality, staging_key),
+            audit_spec(STAGING_AUDIT, staging_key, "staged = raw - rows removed by named rules", [raw_key]),
+        ],
+        # not yielded when an error rule fails: nothing is committed (write-audit-publish)
+        output_required=False,
         **_spec_kwargs(contract, "staging"),
     )
-    def staging_table(context: dg.AssetExecutionContext, raw):
-        staged, counts = apply_staging_steps(nw.from_native(raw), contract.staging)
-        context.add_output_metadata({f"rows_removed_{rule}": count for rule, count in counts.removed.items()})
-        return staged.to_native()
+    def staging_table(context: dg.AssetExecutionContext, catalog: IcebergCatalogResource, raw):
+        raw = nw.from_native(raw)
+        staged, counts = apply_staging_steps(raw, contract.staging)
+        lakehouse = catalog.load()
+        published = yield from validated_output(
+            context,
+            staged.to_native(),
+            contract.quality,
+            metadata={f"rows_removed_{rule}": count for rule, count in counts.removed.items()},
+            catalog=lakehouse,
+            identity=[*contract.primary_key, SOURCE_FILE, SOURCE_LINE],
+            partition_column=partition_column,
+        )
+        if published:
+            window = partition_window(context)
+            yield removal_reconciliation(
+                check_name=STAGING_AUDIT,
+                asset_key=staging_key,
+                input_name="raw",
+                input_rows=row_count(raw),
+                removed=counts.removed,
+                committed=committed_rows(lakehouse, f"staging.{contract.name}", partition_column, window),
+                tolerance=contract.quality.audit_tolerance,
+                slice_label=table_slice(partition_column, window).label,
+            )
 
     return staging_table
 
@@ -299,9 +371,20 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
     partitioning = contract.partitioning
     ins = {alias: _input(table.split("."), contract) for alias, table in contract.inputs.items()}
     function = _resolve_function(contract.function) if contract.function else None
+    model_key = dg.AssetKey([contract.layer, contract.name])
+    partition_column = partitioning.column if partitioning else None
+    primary_input_key = dg.AssetKey(contract.inputs[contract.primary_input].split("."))
+    # Row-preserving models (lookups, filters) keep every input row a named rule does not remove;
+    # aggregates and Python functions change the grain, so no count reconciles there.
+    keeps_rows = function is None and not any(isinstance(step, AggregateStep) for step in contract.steps)
+    audits = (
+        [audit_spec(MODEL_AUDIT, model_key, "rows = input rows - rows removed by named rules", [primary_input_key])]
+        if keeps_rows
+        else []
+    )
 
     @dg.asset(
-        key=[contract.layer, contract.name],
+        key=model_key,
         description=_description(contract, contract.layer),
         ins=ins,
         partitions_def=partitions_for(partitioning),
@@ -315,15 +398,40 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
             columns=[(column.name, "", column.description) for column in contract.columns],
             primary_key=contract.primary_key,
         ),
+        check_specs=[*rule_check_specs(contract.quality, model_key), *audits],
+        output_required=False,
+        required_resource_keys={"catalog"},
         **_spec_kwargs(contract, contract.layer),
     )
     def model_table(context: dg.AssetExecutionContext, compute: ComputeResource, **inputs):
         frames = {alias: nw.from_native(frame) for alias, frame in align_engines(compute, inputs).items()}
         if function is not None:
-            return function(**frames).to_native()
-        result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
-        context.add_output_metadata({f"rows_removed_{rule}": count for rule, count in counts.removed.items()})
-        return result.to_native()
+            result, removed = function(**frames), {}
+        else:
+            result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
+            removed = counts.removed
+        lakehouse = context.resources.catalog.load()
+        published = yield from validated_output(
+            context,
+            result.to_native(),
+            contract.quality,
+            metadata={f"rows_removed_{rule}": count for rule, count in removed.items()},
+            catalog=lakehouse,
+            identity=[*contract.primary_key, SOURCE_FILE, SOURCE_LINE],
+            partition_column=partition_column,
+        )
+        if published and keeps_rows:
+            window = partition_window(context)
+            yield removal_reconciliation(
+                check_name=MODEL_AUDIT,
+                asset_key=model_key,
+                input_name=contract.primary_input,
+                input_rows=row_count(frames[contract.primary_input]),
+                removed=removed,
+                committed=committed_rows(lakehouse, ".".join(model_key.path), partition_column, window),
+                tolerance=contract.quality.audit_tolerance,
+                slice_label=table_slice(partition_column, window).label,
+            )
 
     return model_table
 
