@@ -19,6 +19,7 @@ from lakehouse_assets.quality_contract import FileChecks, Quality
 COLUMN_TYPES = ("string", "int", "long", "double", "boolean", "date", "timestamp", "timestamptz")
 DECIMAL_TYPE = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 WriteMode = Literal["overwrite", "append", "upsert"]
+EngineChoice = Literal["auto", "pandas", "spark"]
 LAYERS = ("landing", "raw", "staging", "common", "output")
 
 
@@ -222,6 +223,8 @@ class DatasetContract(_Strict):
     partitioning: Partitioning | None = None
     write_modes: WriteModes = Field(default_factory=WriteModes)
     staging: list[StagingStep] = Field(default_factory=list)
+    engine: EngineChoice = Field(default="auto", description="pin an engine, or choose by partition size")
+    spark_threshold_bytes: int | None = Field(default=None, ge=0, description="overrides the environment's")
     quality: Quality = Field(default_factory=Quality)
 
     @model_validator(mode="after")
@@ -301,6 +304,8 @@ class ModelContract(_Strict):
     steps: list[ModelStep] = Field(default_factory=list)
     function: str | None = Field(default=None, description="`module:function` taking the inputs by alias")
     columns: list[ModelColumn] = Field(default_factory=list)
+    engine: EngineChoice = "auto"
+    spark_threshold_bytes: int | None = Field(default=None, ge=0)
     quality: Quality = Field(default_factory=Quality)
 
     @field_validator("inputs")

@@ -7,6 +7,8 @@ from pathlib import Path
 import dagster as dg
 from pyiceberg.catalog import Catalog, load_catalog
 
+from resources.sqlite_tuning import tune_sqlite_catalog
+
 
 @functools.cache
 def _load(name: str, properties_json: str) -> Catalog:
@@ -15,7 +17,7 @@ def _load(name: str, properties_json: str) -> Catalog:
     uri = properties.get("uri", "")
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return load_catalog(name, **properties)
+    return tune_sqlite_catalog(load_catalog(name, **properties))
 
 
 class IcebergCatalogResource(dg.ConfigurableResource):

@@ -1,7 +1,9 @@
 """The landing zone: where source files arrive. A local folder by default."""
 
 import fnmatch
+import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +47,11 @@ class LocalLandingStorage(dg.ConfigurableResource):
         return (self._root / key).is_file()
 
     def read_bytes(self, key: str) -> bytes:
-        return (self._root / key).read_bytes()
+        return _read_under(self.root, key)
+
+    def reader(self) -> Callable[[str], bytes]:
+        """`read_bytes` as a picklable function, for Spark tasks that read files on the executors."""
+        return functools.partial(_read_under, self.root)
 
     def write_bytes(self, key: str, data: bytes) -> None:
         path = self._root / key
@@ -54,6 +60,10 @@ class LocalLandingStorage(dg.ConfigurableResource):
         temporary.write_bytes(data)
         # a reader never sees a half-written file
         temporary.replace(path)
+
+
+def _read_under(root: str, key: str) -> bytes:
+    return (Path(root) / key).read_bytes()
 
 
 def _md5(path: Path) -> str:
