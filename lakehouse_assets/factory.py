@@ -400,17 +400,18 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
         ),
         check_specs=[*rule_check_specs(contract.quality, model_key), *audits],
         output_required=False,
-        required_resource_keys={"catalog"},
         **_spec_kwargs(contract, contract.layer),
     )
-    def model_table(context: dg.AssetExecutionContext, compute: ComputeResource, **inputs):
+    def model_table(
+        context: dg.AssetExecutionContext, compute: ComputeResource, catalog: IcebergCatalogResource, **inputs
+    ):
         frames = {alias: nw.from_native(frame) for alias, frame in align_engines(compute, inputs).items()}
         if function is not None:
             result, removed = function(**frames), {}
         else:
             result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
             removed = counts.removed
-        lakehouse = context.resources.catalog.load()
+        lakehouse = catalog.load()
         published = yield from validated_output(
             context,
             result.to_native(),
