@@ -101,7 +101,7 @@ class IcebergIOManager(dg.ConfigurableIOManager):
         partition_column = metadata.get(PARTITION_COLUMN)
         table_slice = slice_for(context, partition_column)
         data = to_arrow(obj)
-        identifier = table_identifier(context.asset_key)
+        identifier = self.catalog.identifier(context.asset_key)
         table = create_table_if_missing(self.catalog.load(), identifier, data.schema, partition_column)
         run = context.step_context.dagster_run
         request = WriteRequest(
@@ -111,7 +111,7 @@ class IcebergIOManager(dg.ConfigurableIOManager):
             run_id=run.root_run_id or run.run_id,
             primary_key=tuple(metadata.get(PRIMARY_KEY) or ()),
             column_docs=_column_docs(metadata),
-            properties=metadata.get(TABLE_PROPERTIES) or {},
+            properties=self.catalog.table_properties(context.asset_key, metadata.get(TABLE_PROPERTIES) or {}),
         )
         result = commit(table, data, request)
         context.add_output_metadata(_metadata(table, result, table_slice, data))
@@ -119,7 +119,7 @@ class IcebergIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         upstream = context.upstream_output
         metadata = (upstream.definition_metadata if upstream else None) or {}
-        identifier = table_identifier(context.asset_key)
+        identifier = self.catalog.identifier(context.asset_key)
         try:
             table = self.catalog.load().load_table(identifier)
         except NoSuchTableError:

@@ -27,7 +27,7 @@ from lakehouse_assets.landing import (
 from lakehouse_assets.raw import REJECT_DESCRIPTIONS, arrow_type, type_landing_rows
 from lakehouse_assets.transforms import apply_model_steps, apply_staging_steps
 from resources.catalog import IcebergCatalogResource
-from resources.landing_storage import LocalLandingStorage
+from resources.landing_storage import LandingStorage
 
 LAYER_ROLES = {
     "landing": "Every row of the arrived files, verbatim as strings, with lineage columns.",
@@ -125,7 +125,7 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         metadata=metadata | {"source_glob": contract.source.glob},
         **_spec_kwargs(contract, "landing", "csv"),
     )
-    def landing_table(context: dg.AssetExecutionContext, landing_storage: LocalLandingStorage) -> pa.Table:
+    def landing_table(context: dg.AssetExecutionContext, landing_storage: LandingStorage) -> pa.Table:
         files = landing_storage.list_files(contract.source.glob)
         if context.has_partition_key:
             window = context.partition_time_window
@@ -212,7 +212,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         yield dg.Output(result.rejects, output_name="rejects")
         # The outputs above are committed by now, so the audit reads what readers will see.
         window = context.partition_time_window if context.has_partition_key else None
-        yield landing_reconciliation(catalog.load(), contract.name, partition_column, window)
+        yield landing_reconciliation(catalog, contract.name, partition_column, window)
 
     return raw_tables
 
