@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from checks.audits import landing_reconciliation
 from io_managers.iceberg_io_manager import PARTITION_COLUMN, PRIMARY_KEY, TABLE_PROPERTIES, WRITE_MODE
+from lakehouse_assets.automation import follow_inputs
 from lakehouse_assets.contract_model import Contract, DatasetContract, ModelContract, Partitioning
 from lakehouse_assets.landing import (
     FILE_DATE,
@@ -260,6 +261,7 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
         key=[contract.layer, contract.name],
         description=_description(contract, contract.layer),
         ins=ins,
+        automation_condition=follow_inputs(),
         partitions_def=partitions_for(partitioning),
         backfill_policy=_backfill_policy(partitioning),
         metadata=_table_metadata(

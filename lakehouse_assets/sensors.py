@@ -6,13 +6,13 @@ not seen (`arrivals.ArrivalCursor`), maps each to its partition with the contrac
 Dagster never launches two runs with one run key, so the same object never triggers twice, even
 after the cursor is reset, while a changed object (new etag) re-runs its partition.
 
-Downstream layers follow by *job selection*, not by declarative automation: each sensor targets its
-landing asset and everything downstream of it with the same partitioning, so one run takes the
-partition from landing to output, its checks gating the steps after them. That needs no automation
-daemon, gives one run (one failure e-mail, one set of metrics) per arrival and reruns common and
-output tables when any of their partitioned inputs (flights or weather) changes. A reference dataset
-(unpartitioned) re-runs its whole table chain; the dated tables that look it up are left to a
-backfill, because rebuilding a year of partitions is not a decision a file arrival should make.
+Downstream layers follow in two ways. The run a sensor requests is the dataset's own chain,
+landing -> raw (+ rejects, audit) -> staging, for the partition (a reference dataset: the whole
+table), so one run per arrival carries the blocking checks between those steps. Common and output
+tables join several datasets, so they follow by declarative automation (`automation.py`): a model
+partition runs once all its inputs exist and again whenever one of them changes. A job selection
+reaching to output would run common.flights before the day's weather had arrived (and fail on a
+first day, when the weather table does not exist yet).
 
 A file that matches the glob but no partition (no date in its name, or a date outside the
 partitions) is logged and e-mailed once, and left in place.
@@ -30,6 +30,8 @@ from resources.metrics import Metric, MetricsPublisher
 from resources.notifications import Notifier
 
 MAX_LISTED_FILES = 50
+# the layers a dataset contract produces; the asset factory names each group after its layer
+DATASET_LAYERS = ("landing", "raw", "staging")
 
 
 def sensor_name(contract: DatasetContract) -> str:
@@ -37,10 +39,9 @@ def sensor_name(contract: DatasetContract) -> str:
 
 
 def target_for(contract: DatasetContract) -> dg.AssetSelection:
-    """The landing asset and its downstream assets that share its partitioning (the factory's tag)."""
+    """The dataset's own chain: its landing asset and what follows it in landing, raw and staging."""
     landing = dg.AssetSelection.assets(dg.AssetKey(["landing", contract.name]))
-    partitioning = "daily" if contract.partitioning else "none"
-    return landing.downstream() & dg.AssetSelection.tag("partitioning", partitioning)
+    return landing.downstream() & dg.AssetSelection.groups(*DATASET_LAYERS)
 
 
 def partition_of(contract: DatasetContract, file: LandedFile) -> str | None:

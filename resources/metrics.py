@@ -98,8 +98,9 @@ class CloudWatchMetrics(MetricsPublisher):
         data = [
             {
                 "MetricName": metric.name,
+                # sorted: the same dimensions always make the same metric, whatever order they came in
                 "Dimensions": [
-                    {"Name": key, "Value": value} for key, value in self._dimensions(metric).items()
+                    {"Name": key, "Value": value} for key, value in sorted(self._dimensions(metric).items())
                 ],
                 "Timestamp": metric.timestamp or now,
                 "Value": float(metric.value),

@@ -7,8 +7,10 @@ test process (pytest-xdist worker); its state is reset before every test.
 
 import json
 import urllib.request
+from pathlib import Path
 
 import boto3
+import dagster as dg
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -36,9 +38,9 @@ def _post(url: str, document: dict | None = None) -> None:
     urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST")).close()
 
 
-@pytest.fixture
-def aws_env(moto_endpoint, tmp_path, monkeypatch) -> str:
-    """The documented variables of a `dev` deployment, with the server as every service's endpoint."""
+def configure_aws(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str, tmp_path: Path) -> None:
+    """The documented variables of a `dev` deployment, with the server as every service's endpoint;
+    and a server emptied of what earlier tests left."""
     _post(f"{moto_endpoint}/moto-api/reset")
     # moto's model dump (read by `sent_emails`) fails on the parts of multipart uploads, whose
     # "restore" state it would advance; keeping that state still keeps the dump readable
@@ -67,6 +69,11 @@ def aws_env(moto_endpoint, tmp_path, monkeypatch) -> str:
     }
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def aws_env(moto_endpoint, tmp_path, monkeypatch) -> str:
+    configure_aws(monkeypatch, moto_endpoint, tmp_path)
     return moto_endpoint
 
 
@@ -75,8 +82,7 @@ def aws_client(service: str):
     return boto3.client(service)
 
 
-@pytest.fixture
-def infrastructure(aws_env) -> Settings:
+def create_infrastructure() -> Settings:
     """What the deployment's infrastructure code creates before the product runs: two buckets and a
     verified sender identity (SES refuses unverified senders)."""
     s3 = aws_client("s3")
@@ -84,6 +90,33 @@ def infrastructure(aws_env) -> Settings:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     aws_client("ses").verify_email_identity(EmailAddress=SENDER)
     return load_settings()
+
+
+@pytest.fixture
+def infrastructure(aws_env) -> Settings:
+    return create_infrastructure()
+
+
+def report_run(sensor, instance, resources: dict, result, failed: bool = False) -> None:
+    """One evaluation of a run status sensor for a finished run, as the daemon would run it."""
+    event = result.get_run_failure_event() if failed else result.get_run_success_event()
+    with dg.build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_event=event,
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        resources=resources,
+    ) as context:
+        sensor(context.for_run_failure() if failed else context)
+
+
+def tick(sensor: dg.SensorDefinition, instance, definitions: dg.Definitions, resources: dict, cursor=None):
+    """One evaluation of a sensor, as the daemon would run it: the code location's resources and
+    jobs (the run requests are resolved against the partitioned job the sensor targets)."""
+    with dg.build_sensor_context(
+        instance=instance, definitions=definitions, resources=resources, cursor=cursor
+    ) as context:
+        return sensor.evaluate_tick(context)
 
 
 def sent_emails(endpoint: str) -> list[dict]:
