@@ -47,7 +47,14 @@ class RunReport:
 
     @property
     def outputs(self) -> list[Materialised]:
-        return [item for item in self.materialised if item.asset_key.path[0] == "output"]
+        """Output tables materialised and not held back by a failed blocking check (which runs after
+        the write, so the table changed but its consumers should not be told it is ready)."""
+        blocked = {(check.asset_key, check.partition) for check in self.failed_blocking_checks}
+        return [
+            item
+            for item in self.materialised
+            if item.asset_key.path[0] == "output" and (item.asset_key, item.partition) not in blocked
+        ]
 
     @property
     def failed_blocking_checks(self) -> list[CheckOutcome]:

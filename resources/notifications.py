@@ -94,10 +94,9 @@ class SesNotifier(Notifier):
             raise
         try:
             # botocore's standard retry mode backs off on SES "Throttling" (maximum sending rate)
+            # no Destinations: SES takes the recipients from the To header, the one place they are named
             client("ses", self.max_attempts).send_raw_email(
-                Source=self.sender,
-                Destinations=list(self.recipients),
-                RawMessage={"Data": message.as_bytes()},
+                Source=self.sender, RawMessage={"Data": message.as_bytes()}
             )
         except Exception:
             # not sent: release the claim so that a later retry of the same event can send it
