@@ -97,11 +97,12 @@ def _s3_uri(name: str, example: str) -> str:
 
 
 def _aws_settings() -> AwsSettings:
+    example = "data-team@example.com,oncall@example.com"
     recipients = tuple(
-        address.strip()
-        for address in _required("LAKEHOUSE_NOTIFY_TO", "data-team@example.com,oncall@example.com").split(",")
-        if address.strip()
+        address.strip() for address in os.environ.get("LAKEHOUSE_NOTIFY_TO", "").split(",") if address.strip()
     )
+    if not recipients:
+        raise ValueError(f"LAKEHOUSE_ENV=aws needs LAKEHOUSE_NOTIFY_TO (for example {example})")
     warehouse_uri = _s3_uri("LAKEHOUSE_WAREHOUSE_URI", "s3://acme-warehouse/lakehouse")
     return AwsSettings(
         landing_uri=_s3_uri("LAKEHOUSE_LANDING_URI", "s3://acme-landing/lakehouse"),
