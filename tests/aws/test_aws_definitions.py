@@ -66,3 +66,13 @@ def test_a_missing_or_wrong_variable_is_named(aws_env, monkeypatch, variable, va
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         load_settings()
+
+
+def test_dagster_cloud_yaml_is_valid_and_names_the_definitions_module():
+    from dagster_cloud_cli.config.models import load_dagster_cloud_yaml
+
+    from lakehouse_assets.settings import PROJECT_ROOT
+
+    config = load_dagster_cloud_yaml((PROJECT_ROOT / "dagster_cloud.yaml").read_text())
+    (location,) = config.locations
+    assert location.code_source.module_name == "lakehouse_assets.definitions"
