@@ -124,7 +124,7 @@ class IcebergIOManager(dg.ConfigurableIOManager):
         else:
             data = to_arrow(obj)
             schema = data.schema
-        identifier = table_identifier(context.asset_key)
+        identifier = self.catalog.identifier(context.asset_key)
         table = create_table_if_missing(self.catalog.load(), identifier, schema, partition_column)
         run = context.step_context.dagster_run
         request = WriteRequest(
@@ -134,7 +134,7 @@ class IcebergIOManager(dg.ConfigurableIOManager):
             run_id=run.root_run_id or run.run_id,
             primary_key=tuple(metadata.get(PRIMARY_KEY) or ()),
             column_docs=_column_docs(metadata),
-            properties=metadata.get(TABLE_PROPERTIES) or {},
+            properties=self.catalog.table_properties(context.asset_key, metadata.get(TABLE_PROPERTIES) or {}),
         )
         if on_spark:
             from io_managers.spark_tables import commit_spark
@@ -149,7 +149,7 @@ class IcebergIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext):
         upstream = context.upstream_output
         metadata = (upstream.definition_metadata if upstream else None) or {}
-        identifier = table_identifier(context.asset_key)
+        identifier = self.catalog.identifier(context.asset_key)
         try:
             table = self.catalog.load().load_table(identifier)
         except NoSuchTableError:

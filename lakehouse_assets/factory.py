@@ -33,6 +33,7 @@ from io_managers.iceberg_io_manager import (
     WRITE_MODE,
 )
 from io_managers.spark_tables import to_spark
+from lakehouse_assets.automation import follow_inputs
 from lakehouse_assets.contract_model import (
     AggregateStep,
     Contract,
@@ -60,7 +61,7 @@ from lakehouse_assets.transforms import apply_model_steps, apply_staging_steps, 
 from lakehouse_assets.spark_layers import landing_on_spark, raw_on_spark
 from resources.catalog import IcebergCatalogResource
 from resources.compute import ComputeResource, is_spark_frame
-from resources.landing_storage import LocalLandingStorage
+from resources.landing_storage import LandingStorage
 
 LAYER_ROLES = {
     "landing": "Every row of the arrived files, verbatim as strings, with lineage columns.",
@@ -182,7 +183,7 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         **_spec_kwargs(contract, "landing"),
     )
     def landing_table(
-        context: dg.AssetExecutionContext, landing_storage: LocalLandingStorage, compute: ComputeResource
+        context: dg.AssetExecutionContext, landing_storage: LandingStorage, compute: ComputeResource
     ):
         files = landing_storage.list_files(contract.source.glob)
         # a file no partition can own is never skipped silently: it fails the run or is reported
@@ -292,7 +293,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         yield dg.Output(rejects, output_name="rejects")
         # The outputs above are committed by now, so the audit reads what readers will see.
         yield landing_reconciliation(
-            catalog.load(),
+            catalog.tables(),
             contract.name,
             partition_column,
             partition_window(context),
@@ -336,7 +337,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     def staging_table(context: dg.AssetExecutionContext, catalog: IcebergCatalogResource, raw):
         raw = nw.from_native(raw)
         staged, counts = apply_staging_steps(raw, contract.staging)
-        lakehouse = catalog.load()
+        lakehouse = catalog.tables()
         published = yield from validated_output(
             context,
             staged.to_native(),
@@ -387,6 +388,7 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
         key=model_key,
         description=_description(contract, contract.layer),
         ins=ins,
+        automation_condition=follow_inputs(),
         partitions_def=partitions_for(partitioning),
         backfill_policy=_backfill_policy(contract),
         pool=table_pool(contract.layer, contract.name),
@@ -400,17 +402,18 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
         ),
         check_specs=[*rule_check_specs(contract.quality, model_key), *audits],
         output_required=False,
-        required_resource_keys={"catalog"},
         **_spec_kwargs(contract, contract.layer),
     )
-    def model_table(context: dg.AssetExecutionContext, compute: ComputeResource, **inputs):
+    def model_table(
+        context: dg.AssetExecutionContext, compute: ComputeResource, catalog: IcebergCatalogResource, **inputs
+    ):
         frames = {alias: nw.from_native(frame) for alias, frame in align_engines(compute, inputs).items()}
         if function is not None:
             result, removed = function(**frames), {}
         else:
             result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
             removed = counts.removed
-        lakehouse = context.resources.catalog.load()
+        lakehouse = catalog.tables()
         published = yield from validated_output(
             context,
             result.to_native(),

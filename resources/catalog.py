@@ -6,7 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.table import Table
 
+from resources.aws import endpoint_url, region
 from resources.sqlite_tuning import tune_sqlite_catalog
 
 
@@ -21,14 +23,61 @@ def _load(name: str, properties_json: str) -> Catalog:
 
 
 class IcebergCatalogResource(dg.ConfigurableResource):
-    """pyiceberg catalog properties, e.g. {"type": "sql", "uri": ..., "warehouse": ...}."""
+    """pyiceberg catalog properties, e.g. {"type": "sql", "uri": ..., "warehouse": ...}.
+
+    `namespace_prefix` separates environments that share one catalog (Glue databases `dev_raw`,
+    `prod_raw`); `identifier` is the one place that maps an asset key to its table.
+    """
 
     name: str = "lakehouse"
     properties: dict[str, str]
+    namespace_prefix: str = ""
 
     def load(self) -> Catalog:
         return _load(self.name, json.dumps(self.properties, sort_keys=True))
 
+    def tables(self) -> "PrefixedTables":
+        """Table reads by `layer.table` name, with the environment's prefix applied (audits, checks)."""
+        return PrefixedTables(self)
+
+    def identifier(self, asset_key: dg.AssetKey | str) -> str:
+        """`[layer, table]` (or "layer.table") -> "<prefix><layer>.<table>"."""
+        path = asset_key.path if isinstance(asset_key, dg.AssetKey) else asset_key.split(".")
+        layer, *rest = path
+        return ".".join([f"{self.namespace_prefix}{layer}", *rest])
+
+    def table_properties(self, asset_key: dg.AssetKey, properties: dict[str, str]) -> dict[str, str]:
+        """The managed properties plus lineage: which asset writes the table. Glue shows the
+        table comment only as its `Description` parameter, so the comment is copied there."""
+        result = {**properties, "lakehouse.asset": asset_key.to_user_string()}
+        if self.properties.get("type") == "glue" and "comment" in properties:
+            result["Description"] = properties["comment"]
+        return result
+
     @classmethod
     def sqlite(cls, uri: str, warehouse: str) -> "IcebergCatalogResource":
         return cls(properties={"type": "sql", "uri": uri, "warehouse": warehouse})
+
+    @classmethod
+    def glue(cls, warehouse: str, namespace_prefix: str, file_io: str) -> "IcebergCatalogResource":
+        """The Glue Data Catalog with its warehouse on S3; region, credentials and endpoints from the
+        environment. boto3 (Glue) reads the endpoint variables itself; pyarrow's S3 filesystem is
+        given them, and the region, which it would otherwise try to look up on the real S3."""
+        properties = {"type": "glue", "warehouse": warehouse, "py-io-impl": file_io}
+        s3_endpoint = endpoint_url("s3")
+        if s3_endpoint:
+            properties["s3.endpoint"] = s3_endpoint
+        if region_name := region():
+            properties["s3.region"] = region_name
+            properties["glue.region"] = region_name
+        return cls(properties=properties, namespace_prefix=namespace_prefix)
+
+
+class PrefixedTables:
+    """`load_table("staging.airlines")` that finds `dev_staging.airlines` in a prefixed environment."""
+
+    def __init__(self, resource: IcebergCatalogResource):
+        self._resource = resource
+
+    def load_table(self, identifier: str) -> Table:
+        return self._resource.load().load_table(self._resource.identifier(identifier))

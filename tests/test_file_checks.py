@@ -10,7 +10,9 @@ from lakehouse_assets.factory import build_landing_asset
 from lakehouse_assets.file_checks import file_name_problem
 from lakehouse_assets.landing import LINEAGE_COLUMNS, ROW_ERROR, LandingFileError, read_landed_file
 from lakehouse_assets.raw import REJECT_REASON, type_landing_rows
+from resources.compute import ComputeResource
 from resources.landing_storage import LocalLandingStorage
+from resources.spark import SparkResource
 from tests.test_landing import FAILURES, KEY, landed, make_contract, read, rows
 
 QUARANTINE = {"policy": "quarantine_rows"}
@@ -128,8 +130,11 @@ def test_file_names_must_carry_a_valid_date_inside_the_partitions(name, problem)
     assert found == problem if problem is None else problem in found
 
 
+PANDAS_ONLY = ComputeResource(spark=SparkResource(), spark_threshold_bytes=1 << 40)
+
+
 @pytest.mark.parametrize("policy", ["reject_file", "skip"])
-def test_a_misnamed_file_in_the_glob_fails_landing_or_is_skipped_and_reported(tmp_path, resources, policy):
+def test_a_misnamed_file_in_the_glob_fails_landing_or_is_skipped_and_reported(tmp_path, policy):
     storage = LocalLandingStorage(root=str(tmp_path))
     storage.write_bytes("orders/orders_2024-05-06.csv", b"order_date,amount\n2024-05-06,1\n")
     storage.write_bytes("orders/orders_2024-02-30.csv", b"order_date,amount\n2024-02-30,2\n")
@@ -139,15 +144,12 @@ def test_a_misnamed_file_in_the_glob_fails_landing_or_is_skipped_and_reported(tm
         partitioning=DATED["partitioning"],
     )
     asset = build_landing_asset(contract)
-    context = dg.build_asset_context(
-        partition_key="2024-05-06", resources={"landing_storage": storage, "compute": resources["compute"]}
-    )
-    with context:
-        if policy == "reject_file":
-            with pytest.raises(LandingFileError, match=r"1 files .* orders_2024-02-30.csv: '2024-02-30'"):
-                asset(context)
-            return
-        table = asset(context)
-        assert table.column("amount").to_pylist() == ["1"]
-        metadata = context.get_output_metadata("result")
-        assert list(metadata["skipped_files"].value) == ["orders/orders_2024-02-30.csv"]
+    context = dg.build_asset_context(partition_key="2024-05-06")
+    if policy == "reject_file":
+        with pytest.raises(LandingFileError, match=r"1 files .* orders_2024-02-30.csv: '2024-02-30'"):
+            asset(context=context, landing_storage=storage, compute=PANDAS_ONLY)
+        return
+    table = asset(context=context, landing_storage=storage, compute=PANDAS_ONLY)
+    assert table.column("amount").to_pylist() == ["1"]
+    metadata = context.get_output_metadata("result")
+    assert list(metadata["skipped_files"].value) == ["orders/orders_2024-02-30.csv"]
