@@ -14,7 +14,13 @@ import dagster as dg
 import narwhals as nw
 import pyarrow as pa
 
-from checks.asset_checks import audit_spec, partition_window, rule_check_specs, validated_output
+from checks.asset_checks import (
+    audit_not_run,
+    audit_spec,
+    partition_window,
+    rule_check_specs,
+    validated_output,
+)
 from checks.audits import (
     LANDING_AUDIT,
     MODEL_AUDIT,
@@ -347,7 +353,9 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
             identity=[*contract.primary_key, SOURCE_FILE, SOURCE_LINE],
             partition_column=partition_column,
         )
-        if published:
+        if not published:
+            yield audit_not_run(STAGING_AUDIT, staging_key)
+        else:
             window = partition_window(context)
             yield removal_reconciliation(
                 check_name=STAGING_AUDIT,
@@ -423,7 +431,9 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
             identity=[*contract.primary_key, SOURCE_FILE, SOURCE_LINE],
             partition_column=partition_column,
         )
-        if published and keeps_rows:
+        if keeps_rows and not published:
+            yield audit_not_run(MODEL_AUDIT, model_key)
+        elif keeps_rows:
             window = partition_window(context)
             yield removal_reconciliation(
                 check_name=MODEL_AUDIT,
