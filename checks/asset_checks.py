@@ -57,8 +57,9 @@ def _compile(quality: Quality, partition_column: str | None, reader: ReferenceRe
         try:
             compiled.append(compile_rule(rule, partition_column=partition_column, read_reference=reader))
         except NoSuchTableError:
-            # a reference table that does not exist yet cannot vouch for any key
-            placeholder = CompiledRule(rule.check_name, rule.severity, f"{rule.table} does not exist", [])
+            # A reference table not loaded yet cannot vouch for any key, but it must not hold up
+            # the data either (files arrive in any order): the rule warns until the table exists.
+            placeholder = CompiledRule(rule.check_name, "warn", f"{rule.table} does not exist yet", [])
             broken.append(
                 RuleOutcome(
                     placeholder, passed=False, rows_checked=0, message=f"table {rule.table} does not exist"

@@ -10,6 +10,7 @@ Each runs after its table's commit and counts what readers see; a contract's
 
 import dagster as dg
 from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchTableError
 
 from io_managers.commits import count_rows
 from io_managers.slices import TableSlice
@@ -30,6 +31,19 @@ def table_slice(partition_column: str | None, window: dg.TimeWindow | None) -> T
 
 def committed_rows(catalog: Catalog, identifier: str, partition_column: str | None, window) -> int:
     return count_rows(catalog.load_table(identifier), table_slice(partition_column, window))
+
+
+def rows_before_append(
+    catalog: Catalog, identifier: str, partition_column: str | None, window, write_mode: str
+) -> int:
+    """What an append adds to: the slice's rows before the commit (0 for the other write modes,
+    which replace the slice, and for a table not created yet)."""
+    if write_mode != "append":
+        return 0
+    try:
+        return committed_rows(catalog, identifier, partition_column, window)
+    except NoSuchTableError:
+        return 0
 
 
 def reconcile(

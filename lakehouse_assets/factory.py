@@ -28,6 +28,7 @@ from checks.audits import (
     committed_rows,
     landing_reconciliation,
     removal_reconciliation,
+    rows_before_append,
     table_slice,
 )
 from io_managers.iceberg_io_manager import (
@@ -344,6 +345,10 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         raw = nw.from_native(raw)
         staged, counts = apply_staging_steps(raw, contract.staging)
         lakehouse = catalog.tables()
+        identifier, window = f"staging.{contract.name}", partition_window(context)
+        before = rows_before_append(
+            lakehouse, identifier, partition_column, window, contract.write_modes.staging
+        )
         published = yield from validated_output(
             context,
             staged.to_native(),
@@ -356,14 +361,13 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         if not published:
             yield audit_not_run(STAGING_AUDIT, staging_key)
         else:
-            window = partition_window(context)
             yield removal_reconciliation(
                 check_name=STAGING_AUDIT,
                 asset_key=staging_key,
                 input_name="raw",
                 input_rows=row_count(raw),
                 removed=counts.removed,
-                committed=committed_rows(lakehouse, f"staging.{contract.name}", partition_column, window),
+                committed=committed_rows(lakehouse, identifier, partition_column, window) - before,
                 tolerance=contract.quality.audit_tolerance,
                 slice_label=table_slice(partition_column, window).label,
             )
@@ -422,6 +426,8 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
             result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
             removed = counts.removed
         lakehouse = catalog.tables()
+        identifier, window = ".".join(model_key.path), partition_window(context)
+        before = rows_before_append(lakehouse, identifier, partition_column, window, contract.write_mode)
         published = yield from validated_output(
             context,
             result.to_native(),
@@ -434,14 +440,13 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
         if keeps_rows and not published:
             yield audit_not_run(MODEL_AUDIT, model_key)
         elif keeps_rows:
-            window = partition_window(context)
             yield removal_reconciliation(
                 check_name=MODEL_AUDIT,
                 asset_key=model_key,
                 input_name=contract.primary_input,
                 input_rows=row_count(frames[contract.primary_input]),
                 removed=removed,
-                committed=committed_rows(lakehouse, ".".join(model_key.path), partition_column, window),
+                committed=committed_rows(lakehouse, identifier, partition_column, window) - before,
                 tolerance=contract.quality.audit_tolerance,
                 slice_label=table_slice(partition_column, window).label,
             )
