@@ -358,6 +358,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                 committed=committed_rows(lakehouse, f"staging.{contract.name}", partition_column, window),
                 tolerance=contract.quality.audit_tolerance,
                 slice_label=table_slice(partition_column, window).label,
+                write_mode=contract.write_modes.staging,
             )
 
     return staging_table
@@ -434,6 +435,7 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
                 committed=committed_rows(lakehouse, ".".join(model_key.path), partition_column, window),
                 tolerance=contract.quality.audit_tolerance,
                 slice_label=table_slice(partition_column, window).label,
+                write_mode=contract.write_mode,
             )
 
     return model_table
