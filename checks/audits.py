@@ -46,8 +46,9 @@ def reconcile(
 ) -> dg.AssetCheckResult:
     """`actual` must equal `expected` within the tolerance; every count goes into the metadata.
 
-    `at_least`: the slice may also hold rows this run did not write (an append or an upsert keeps
-    earlier rows), so only a shortfall counts as a gap.
+    `at_least`: the slice may also hold rows this run did not write (an append keeps earlier
+    appends), so only a shortfall counts as a gap. An upsert is held to equality on purpose: rows
+    it keeps that the source no longer delivers are a divergence worth stopping for.
     """
     gap = expected - actual
     allowed = tolerance.allowed(expected)
@@ -108,7 +109,7 @@ def removal_reconciliation(
     slice_label: str,
     write_mode: str = "overwrite",
 ) -> dg.AssetCheckResult:
-    """committed = input - rows removed by named, counted rules (at least that, after append/upsert)."""
+    """committed = input - rows removed by named, counted rules (at least that, after an append)."""
     counts = {
         f"{input_name}_rows": input_rows,
         **{f"removed_{_metadata_name(rule)}": rows for rule, rows in removed.items()},
@@ -123,7 +124,7 @@ def removal_reconciliation(
         counts=counts,
         slice_label=slice_label,
         explanation=f"{input_name} rows minus rows removed by named rules differ from the committed rows",
-        at_least=write_mode != "overwrite",
+        at_least=write_mode == "append",
     )
 
 
