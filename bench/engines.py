@@ -146,7 +146,8 @@ def report(results: list[dict], command: str) -> str:
         f"Command: `{command}`",
         f"Machine: {platform.platform()}, {os.cpu_count()} cores, "
         f"{round(psutil.virtual_memory().total / 2**30)} GiB, Python {platform.python_version()}",
-        f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; load average at the end "
+        f"{' / '.join(f'{value:.1f}' for value in os.getloadavg())} (1/5/15 min)",
         "",
         "`materialise_s`: the three assets inside the process; `process_s`: the whole process "
         "(imports, Spark start-up); `peak_rss_mib`: peak resident memory of the process tree "
