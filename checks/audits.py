@@ -1,23 +1,22 @@
 """Audits: row counts that must reconcile between layers, read back from the committed tables."""
 
 import dagster as dg
+from pyiceberg.catalog import Catalog
 
 from io_managers.commits import count_rows
 from io_managers.slices import TableSlice
-from resources.catalog import IcebergCatalogResource
 
 
 def landing_reconciliation(
-    catalog: IcebergCatalogResource, dataset: str, partition_column: str | None, window: dg.TimeWindow | None
+    catalog: Catalog, dataset: str, partition_column: str | None, window: dg.TimeWindow | None
 ) -> dg.AssetCheckResult:
     """landing = raw + rejects for the slice: proof that typing lost no row."""
     table_slice = (
         TableSlice(partition_column, window.start, window.end) if window and partition_column else TableSlice()
     )
-    tables = catalog.load()
     counts = {
-        layer: count_rows(tables.load_table(catalog.identifier(table)), table_slice)
-        for layer, table in (
+        layer: count_rows(catalog.load_table(identifier), table_slice)
+        for layer, identifier in (
             ("landing", f"landing.{dataset}"),
             ("raw", f"raw.{dataset}"),
             ("rejects", f"raw.{dataset}_rejects"),

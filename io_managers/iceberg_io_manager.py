@@ -101,7 +101,7 @@ class IcebergIOManager(dg.ConfigurableIOManager):
         partition_column = metadata.get(PARTITION_COLUMN)
         table_slice = slice_for(context, partition_column)
         data = to_arrow(obj)
-        identifier = self.catalog.identifier(context.asset_key)
+        identifier = table_identifier(context.asset_key)
         table = create_table_if_missing(self.catalog.load(), identifier, data.schema, partition_column)
         run = context.step_context.dagster_run
         request = WriteRequest(
@@ -119,7 +119,7 @@ class IcebergIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         upstream = context.upstream_output
         metadata = (upstream.definition_metadata if upstream else None) or {}
-        identifier = self.catalog.identifier(context.asset_key)
+        identifier = table_identifier(context.asset_key)
         try:
             table = self.catalog.load().load_table(identifier)
         except NoSuchTableError:

@@ -213,7 +213,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         yield dg.Output(result.rejects, output_name="rejects")
         # The outputs above are committed by now, so the audit reads what readers will see.
         window = context.partition_time_window if context.has_partition_key else None
-        yield landing_reconciliation(catalog, contract.name, partition_column, window)
+        yield landing_reconciliation(catalog.load(), contract.name, partition_column, window)
 
     return raw_tables
 

@@ -8,6 +8,10 @@ import dagster as dg
 from pyiceberg.catalog import Catalog, load_catalog
 
 from resources.aws import endpoint_url, region
+from resources.glue_catalog import DATABASE_PREFIX
+
+PY_CATALOG_IMPL = "py-catalog-impl"
+GLUE_CATALOG = "resources.glue_catalog.PrefixedGlueCatalog"
 
 
 @functools.cache
@@ -21,30 +25,19 @@ def _load(name: str, properties_json: str) -> Catalog:
 
 
 class IcebergCatalogResource(dg.ConfigurableResource):
-    """pyiceberg catalog properties, e.g. {"type": "sql", "uri": ..., "warehouse": ...}.
-
-    `namespace_prefix` separates environments that share one catalog (Glue databases `dev_raw`,
-    `prod_raw`); `identifier` is the one place that maps an asset key to its table.
-    """
+    """pyiceberg catalog properties, e.g. {"type": "sql", "uri": ..., "warehouse": ...}."""
 
     name: str = "lakehouse"
     properties: dict[str, str]
-    namespace_prefix: str = ""
 
     def load(self) -> Catalog:
         return _load(self.name, json.dumps(self.properties, sort_keys=True))
 
-    def identifier(self, asset_key: dg.AssetKey | str) -> str:
-        """`[layer, table]` (or "layer.table") -> "<prefix><layer>.<table>"."""
-        path = asset_key.path if isinstance(asset_key, dg.AssetKey) else asset_key.split(".")
-        layer, *rest = path
-        return ".".join([f"{self.namespace_prefix}{layer}", *rest])
-
     def table_properties(self, asset_key: dg.AssetKey, properties: dict[str, str]) -> dict[str, str]:
-        """The managed properties plus lineage: which asset writes the table. Glue shows the
-        table comment only as its `Description` parameter, so the comment is copied there."""
+        """The managed properties plus lineage: which asset writes the table. Glue shows a table's
+        comment only as its `Description` parameter, so there the comment is copied to it."""
         result = {**properties, "lakehouse.asset": asset_key.to_user_string()}
-        if self.properties.get("type") == "glue" and "comment" in properties:
+        if self.properties.get(PY_CATALOG_IMPL) == GLUE_CATALOG and "comment" in properties:
             result["Description"] = properties["comment"]
         return result
 
@@ -53,15 +46,20 @@ class IcebergCatalogResource(dg.ConfigurableResource):
         return cls(properties={"type": "sql", "uri": uri, "warehouse": warehouse})
 
     @classmethod
-    def glue(cls, warehouse: str, namespace_prefix: str, file_io: str) -> "IcebergCatalogResource":
-        """The Glue Data Catalog with its warehouse on S3; region, credentials and endpoints from the
-        environment. boto3 (Glue) reads the endpoint variables itself; pyarrow's S3 filesystem is
-        given them, and the region, which it would otherwise try to look up on the real S3."""
-        properties = {"type": "glue", "warehouse": warehouse, "py-io-impl": file_io}
-        s3_endpoint = endpoint_url("s3")
-        if s3_endpoint:
+    def glue(cls, warehouse: str, database_prefix: str, file_io: str) -> "IcebergCatalogResource":
+        """The Glue Data Catalog, a database per layer named with the environment's prefix, the
+        warehouse on S3. Region, credentials and endpoints come from the environment: boto3 (Glue)
+        reads the endpoint variables itself; pyarrow's S3 filesystem is handed them, and the region,
+        which it would otherwise look up on the real S3."""
+        properties = {
+            PY_CATALOG_IMPL: GLUE_CATALOG,
+            DATABASE_PREFIX: database_prefix,
+            "warehouse": warehouse,
+            "py-io-impl": file_io,
+        }
+        if s3_endpoint := endpoint_url("s3"):
             properties["s3.endpoint"] = s3_endpoint
         if region_name := region():
             properties["s3.region"] = region_name
             properties["glue.region"] = region_name
-        return cls(properties=properties, namespace_prefix=namespace_prefix)
+        return cls(properties=properties)

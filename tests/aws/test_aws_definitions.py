@@ -27,14 +27,18 @@ def test_the_aws_code_location_loads_with_the_same_resource_keys(aws_env):
     assert isinstance(resources["notifier"], SesNotifier)
     catalog = resources["catalog"]
     assert catalog.properties == {
-        "type": "glue",
+        "py-catalog-impl": "resources.glue_catalog.PrefixedGlueCatalog",
+        "lakehouse.database-prefix": "dev_",
         "warehouse": "s3://acme-warehouse/lakehouse",
         "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO",
         "s3.endpoint": aws_env,
         "s3.region": REGION,
         "glue.region": REGION,
     }
-    assert catalog.identifier(dg.AssetKey(["raw", "flights_rejects"])) == "dev_raw.flights_rejects"
+    # every caller names tables by layer; the catalog maps the layer to this environment's database
+    glue = catalog.load()
+    assert glue.identifier_to_database_and_table("raw.flights_rejects") == ("dev_raw", "flights_rejects")
+    assert glue.identifier_to_database_and_table(("dev_raw", "flights")) == ("dev_raw", "flights")
     assert resources["metrics"].environment == resources["notifier"].environment == "dev"
 
 
@@ -43,7 +47,7 @@ def test_the_local_code_location_has_the_same_keys_and_its_twins(settings):
     assert set(resources) == {"catalog", "io_manager", "landing_storage", "metrics", "notifier"}
     assert isinstance(resources["metrics"], JsonLinesMetrics)
     assert isinstance(resources["notifier"], OutboxNotifier)
-    assert resources["catalog"].identifier(dg.AssetKey(["raw", "flights"])) == "raw.flights"
+    assert resources["catalog"].properties["type"] == "sql"
     definitions = defs()
     sensor = next(s for s in definitions.sensors if s.name == "flights_arrivals")
     # locally the arrival sensors wait to be switched on; on AWS they start with the deployment
