@@ -2,9 +2,10 @@
 
 import dagster as dg
 import pytest
+from dagster_cloud_cli.config.models import load_dagster_cloud_yaml
 
 from lakehouse_assets.definitions import build_resources, defs
-from lakehouse_assets.settings import load_settings
+from lakehouse_assets.settings import PROJECT_ROOT, load_settings
 from resources.metrics import CloudWatchMetrics, JsonLinesMetrics
 from resources.notifications import OutboxNotifier, SesNotifier
 from resources.s3_landing_storage import S3LandingStorage
@@ -73,10 +74,6 @@ def test_a_missing_or_wrong_variable_is_named(aws_env, monkeypatch, variable, va
 
 
 def test_dagster_cloud_yaml_is_valid_and_names_the_definitions_module():
-    from dagster_cloud_cli.config.models import load_dagster_cloud_yaml
-
-    from lakehouse_assets.settings import PROJECT_ROOT
-
     config = load_dagster_cloud_yaml((PROJECT_ROOT / "dagster_cloud.yaml").read_text())
     (location,) = config.locations
     assert location.code_source.module_name == "lakehouse_assets.definitions"
