@@ -1,38 +1,124 @@
-"""Audits: row counts that must reconcile between layers, read back from the committed tables."""
+"""Audits: row counts that must reconcile between layers, read back from the committed tables.
+
+- raw:     landing = raw + rejects                      (`landing_rows_reconcile`)
+- staging: staged = raw - rows removed by named rules   (`raw_rows_reconcile`, e.g. duplicates)
+- common:  rows = primary input - rows removed by named rules (`input_rows_reconcile`, filters)
+
+Each runs after its table's commit and counts what readers see; a contract's
+`quality.audit_tolerance` says how large a gap still reconciles (0 rows by default).
+"""
 
 import dagster as dg
 from pyiceberg.catalog import Catalog
 
 from io_managers.commits import count_rows
 from io_managers.slices import TableSlice
+from lakehouse_assets.quality_contract import Tolerance
+
+LANDING_AUDIT = "landing_rows_reconcile"
+STAGING_AUDIT = "raw_rows_reconcile"
+MODEL_AUDIT = "input_rows_reconcile"
+
+
+def table_slice(partition_column: str | None, window: dg.TimeWindow | None) -> TableSlice:
+    return (
+        TableSlice(partition_column, window.start, window.end)
+        if window and partition_column
+        else TableSlice()
+    )
+
+
+def committed_rows(catalog: Catalog, identifier: str, partition_column: str | None, window) -> int:
+    return count_rows(catalog.load_table(identifier), table_slice(partition_column, window))
+
+
+def reconcile(
+    *,
+    check_name: str,
+    asset_key: dg.AssetKey,
+    expected: int,
+    actual: int,
+    tolerance: Tolerance,
+    counts: dict[str, int],
+    slice_label: str,
+    explanation: str,
+) -> dg.AssetCheckResult:
+    """`actual` must equal `expected` within the tolerance; every count goes into the metadata."""
+    gap = expected - actual
+    allowed = tolerance.allowed(expected)
+    passed = abs(gap) <= allowed
+    return dg.AssetCheckResult(
+        check_name=check_name,
+        asset_key=asset_key,
+        passed=passed,
+        metadata={
+            "slice": slice_label,
+            **{name: dg.MetadataValue.int(value) for name, value in counts.items()},
+            "expected_rows": dg.MetadataValue.int(expected),
+            "actual_rows": dg.MetadataValue.int(actual),
+            "unaccounted_rows": dg.MetadataValue.int(gap),
+            "tolerated_rows": dg.MetadataValue.int(allowed),
+        },
+        description=None if gap == 0 else f"{gap} rows unaccounted ({explanation}); tolerance {allowed}",
+    )
 
 
 def landing_reconciliation(
-    catalog: Catalog, dataset: str, partition_column: str | None, window: dg.TimeWindow | None
+    catalog: Catalog,
+    dataset: str,
+    partition_column: str | None,
+    window: dg.TimeWindow | None,
+    tolerance: Tolerance | None = None,
 ) -> dg.AssetCheckResult:
     """landing = raw + rejects for the slice: proof that typing lost no row."""
-    table_slice = (
-        TableSlice(partition_column, window.start, window.end) if window and partition_column else TableSlice()
-    )
     counts = {
-        layer: count_rows(catalog.load_table(identifier), table_slice)
+        f"{layer}_rows": committed_rows(catalog, identifier, partition_column, window)
         for layer, identifier in (
             ("landing", f"landing.{dataset}"),
             ("raw", f"raw.{dataset}"),
-            ("rejects", f"raw.{dataset}_rejects"),
+            ("rejected", f"raw.{dataset}_rejects"),
         )
     }
-    gap = counts["landing"] - counts["raw"] - counts["rejects"]
-    return dg.AssetCheckResult(
-        check_name="landing_rows_reconcile",
+    return reconcile(
+        check_name=LANDING_AUDIT,
         asset_key=dg.AssetKey(["raw", dataset]),
-        passed=gap == 0,
-        metadata={
-            "slice": table_slice.label,
-            "landing_rows": counts["landing"],
-            "raw_rows": counts["raw"],
-            "rejected_rows": counts["rejects"],
-            "unaccounted_rows": gap,
-        },
-        description=None if gap == 0 else f"{gap} landing rows are neither in raw nor in rejects",
+        expected=counts["landing_rows"],
+        actual=counts["raw_rows"] + counts["rejected_rows"],
+        tolerance=tolerance or Tolerance(),
+        counts=counts,
+        slice_label=table_slice(partition_column, window).label,
+        explanation="landing rows neither in raw nor in rejects",
     )
+
+
+def removal_reconciliation(
+    *,
+    check_name: str,
+    asset_key: dg.AssetKey,
+    input_name: str,
+    input_rows: int,
+    removed: dict[str, int],
+    committed: int,
+    tolerance: Tolerance,
+    slice_label: str,
+) -> dg.AssetCheckResult:
+    """committed = input - rows removed by named, counted rules."""
+    counts = {
+        f"{input_name}_rows": input_rows,
+        **{f"removed_{_metadata_name(rule)}": rows for rule, rows in removed.items()},
+        "committed_rows": committed,
+    }
+    return reconcile(
+        check_name=check_name,
+        asset_key=asset_key,
+        expected=input_rows - sum(removed.values()),
+        actual=committed,
+        tolerance=tolerance,
+        counts=counts,
+        slice_label=slice_label,
+        explanation=f"{input_name} rows minus rows removed by named rules differ from the committed rows",
+    )
+
+
+def _metadata_name(rule: str) -> str:
+    return "_".join(rule.split())

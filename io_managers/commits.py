@@ -6,14 +6,16 @@ and the new ones arrive in one commit, together with schema evolution and docume
 
 import uuid
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import pyarrow as pa
-from pyiceberg.table import Table
+from pyiceberg.expressions import BooleanExpression
+from pyiceberg.table import Table, Transaction
+from pyiceberg.types import IcebergType
 
 from io_managers.slices import TableSlice
-from io_managers.tables import evolve_and_document, plan_schema
+from io_managers.tables import cast_to_target, evolve_and_document, plan_schema
 
 COMMIT_ID_PROPERTY = "lakehouse.commit-id"
 RUN_PROPERTY = "lakehouse.run-id"
@@ -76,52 +78,102 @@ def _snapshot_of(table: Table, commit_id: str) -> int | None:
     return None
 
 
-def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
-    schema = table.schema()
-    partition_type = (
-        schema.find_field(request.slice.partition_column).field_type if request.slice.is_partitioned else None
-    )
-    data, evolutions = plan_schema(schema, data)
-    if partition_type is not None:
-        request.slice.check_rows(data, partition_type)
-    row_filter = request.slice.row_filter(partition_type)
-    commit_id = str(uuid.uuid4())
-    snapshot_properties = {
-        COMMIT_ID_PROPERTY: commit_id,
-        RUN_PROPERTY: request.run_id,
-        SLICE_PROPERTY: request.slice.label,
-    }
+@dataclass(frozen=True)
+class CommitPlan:
+    """What both engines settle before writing: schema changes, the slice filter, snapshot properties."""
 
+    request: WriteRequest
+    target_schema: pa.Schema
+    evolutions: list
+    partition_type: IcebergType | None
+    row_filter: BooleanExpression
+    commit_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def snapshot_properties(self) -> dict[str, str]:
+        return {
+            COMMIT_ID_PROPERTY: self.commit_id,
+            RUN_PROPERTY: self.request.run_id,
+            SLICE_PROPERTY: self.request.slice.label,
+        }
+
+
+def partition_type_of(table: Table, table_slice: TableSlice) -> IcebergType | None:
+    if not table_slice.is_partitioned:
+        return None
+    return table.schema().find_field(table_slice.partition_column).field_type
+
+
+def plan_commit(table: Table, incoming: pa.Table, request: WriteRequest) -> CommitPlan:
+    """`incoming` is the data, or for an engine that holds it elsewhere an empty table of its schema."""
+    target, evolutions = plan_schema(table.schema(), incoming)
+    partition_type = partition_type_of(table, request.slice)
+    return CommitPlan(
+        request=request,
+        target_schema=target.schema,
+        evolutions=evolutions,
+        partition_type=partition_type,
+        row_filter=request.slice.row_filter(partition_type),
+    )
+
+
+def skip_repeated_append(table: Table, request: WriteRequest) -> CommitResult | None:
     if request.mode == "append" and _already_appended(table, request.run_id, request.slice.label):
         return CommitResult("append", 0, 0, None, skipped_reason="this run already appended this slice")
+    return None
 
-    to_write, replaced = data, 0
-    if request.mode == "upsert":
-        existing = table.scan(row_filter=row_filter).to_arrow()
-        to_write, replaced = _merge_upsert(existing, data, request.primary_key)
 
+def publish(table: Table, plan: CommitPlan, write: Callable[[Transaction], None]) -> int | None:
+    """One transaction: additive schema changes, docs and properties, then the engine's data change."""
+    request = plan.request
     with warnings.catch_warnings(), table.transaction() as transaction:
         # Overwriting a partition that holds no rows yet is the normal first write, not a problem.
         warnings.filterwarnings("ignore", "Delete operation did not match any records")
         evolve_and_document(
-            transaction, evolutions, data.schema, request.column_docs or {}, request.properties or {}
+            transaction, plan.evolutions, plan.target_schema, request.column_docs or {}, request.properties or {}
         )
-        if request.mode == "append":
-            transaction.append(to_write, snapshot_properties=snapshot_properties)
-        else:
-            transaction.overwrite(to_write, overwrite_filter=row_filter, snapshot_properties=snapshot_properties)
+        write(transaction)
     table.refresh()
-    return CommitResult(
-        mode=request.mode,
-        rows_written=data.num_rows,
-        rows_replaced=replaced,
-        snapshot_id=_snapshot_of(table, commit_id),
-    )
+    return _snapshot_of(table, plan.commit_id)
+
+
+def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
+    """The Arrow (pandas) path: pyiceberg writes the Parquet files itself."""
+    skipped = skip_repeated_append(table, request)
+    if skipped:
+        return skipped
+    plan = plan_commit(table, data, request)
+    data = cast_to_target(data, plan.target_schema)
+    if plan.partition_type is not None:
+        request.slice.check_rows(data, plan.partition_type)
+
+    to_write, replaced = data, 0
+    if request.mode == "upsert":
+        existing = table.scan(row_filter=plan.row_filter).to_arrow()
+        to_write, replaced = _merge_upsert(existing, data, request.primary_key)
+
+    def write(transaction: Transaction) -> None:
+        if request.mode == "append":
+            transaction.append(to_write, snapshot_properties=plan.snapshot_properties)
+        else:
+            transaction.overwrite(
+                to_write, overwrite_filter=plan.row_filter, snapshot_properties=plan.snapshot_properties
+            )
+
+    snapshot_id = publish(table, plan, write)
+    return CommitResult(request.mode, rows_written=data.num_rows, rows_replaced=replaced, snapshot_id=snapshot_id)
 
 
 def count_rows(table: Table, table_slice: TableSlice) -> int:
-    schema = table.schema()
-    partition_type = (
-        schema.find_field(table_slice.partition_column).field_type if table_slice.is_partitioned else None
-    )
-    return table.scan(row_filter=table_slice.row_filter(partition_type)).count()
+    return table.scan(row_filter=table_slice.row_filter(partition_type_of(table, table_slice))).count()
+
+
+def estimate_slice_bytes(table: Table, table_slice: TableSlice) -> tuple[int, int]:
+    """Bytes and records of the slice's data files, from Iceberg metadata alone."""
+    partition_type = partition_type_of(table, table_slice)
+    tasks = table.scan(row_filter=table_slice.row_filter(partition_type)).plan_files()
+    size = records = 0
+    for task in tasks:
+        size += task.file.file_size_in_bytes
+        records += task.file.record_count
+    return size, records

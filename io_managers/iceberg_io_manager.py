@@ -12,16 +12,27 @@ import pyarrow as pa
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table
 
-from io_managers.commits import CommitResult, WriteRequest, commit, count_rows
+from io_managers.commits import (
+    CommitResult,
+    WriteRequest,
+    count_rows,
+    estimate_slice_bytes,
+    partition_type_of,
+)
+from io_managers.retries import commit_with_retries, retry_commit
 from io_managers.slices import TableSlice
 from io_managers.tables import create_table_if_missing, normalise_arrow
 from resources.catalog import IcebergCatalogResource
+from resources.compute import ComputeResource, is_spark_frame
 
 # Definition metadata keys the asset factory sets and this IO manager reads.
 PARTITION_COLUMN = "lakehouse/partition_column"
 WRITE_MODE = "lakehouse/write_mode"
 PRIMARY_KEY = "lakehouse/primary_key"
 TABLE_PROPERTIES = "lakehouse/table_properties"
+# Input metadata (on AssetIn) a contract uses to pin an engine or move the threshold.
+ENGINE = "lakehouse/engine"
+SPARK_THRESHOLD = "lakehouse/spark_threshold_bytes"
 PREVIEW_ROWS = 5
 
 
@@ -59,8 +70,7 @@ def _column_docs(metadata: dict) -> dict[str, str]:
     return {column.name: column.description or "" for column in schema.columns}
 
 
-def _metadata(table: Table, result: CommitResult, table_slice: TableSlice, data: pa.Table) -> dict:
-    preview = data.slice(0, PREVIEW_ROWS).to_pandas()
+def _metadata(table: Table, result: CommitResult, table_slice: TableSlice, preview: pd.DataFrame, engine: str) -> dict:
     columns = dg.TableSchema(
         columns=[
             dg.TableColumn(name=field.name, type=str(field.field_type), description=field.doc)
@@ -68,6 +78,7 @@ def _metadata(table: Table, result: CommitResult, table_slice: TableSlice, data:
         ]
     )
     metadata = {
+        "engine": engine,
         "write_mode": result.mode,
         "rows_written": dg.MetadataValue.int(result.rows_written),
         "rows_replaced": dg.MetadataValue.int(result.rows_replaced),
@@ -90,9 +101,14 @@ def table_identifier_of(table: Table) -> str:
 
 
 class IcebergIOManager(dg.ConfigurableIOManager):
-    """Writes each asset to the Iceberg table `<layer>.<name>` and reads partitions back as pandas."""
+    """Writes each asset to the Iceberg table `<layer>.<name>`; reads partitions back as pandas or Spark.
+
+    The engine of a read is chosen from the slice's size in Iceberg metadata (see ComputeResource);
+    the engine of a write is whatever frame the asset returned. Both end in the same commit path.
+    """
 
     catalog: dg.ResourceDependency[IcebergCatalogResource]
+    compute: dg.ResourceDependency[ComputeResource]
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if obj is None:
@@ -100,9 +116,16 @@ class IcebergIOManager(dg.ConfigurableIOManager):
         metadata = context.definition_metadata or {}
         partition_column = metadata.get(PARTITION_COLUMN)
         table_slice = slice_for(context, partition_column)
-        data = to_arrow(obj)
+        on_spark = is_spark_frame(obj)
+        if on_spark:
+            from io_managers.spark_tables import arrow_schema_of
+
+            schema = arrow_schema_of(obj)
+        else:
+            data = to_arrow(obj)
+            schema = data.schema
         identifier = table_identifier(context.asset_key)
-        table = create_table_if_missing(self.catalog.load(), identifier, data.schema, partition_column)
+        table = create_table_if_missing(self.catalog.load(), identifier, schema, partition_column)
         run = context.step_context.dagster_run
         request = WriteRequest(
             mode=metadata.get(WRITE_MODE, "overwrite"),
@@ -113,10 +136,17 @@ class IcebergIOManager(dg.ConfigurableIOManager):
             column_docs=_column_docs(metadata),
             properties=self.catalog.table_properties(context.asset_key, metadata.get(TABLE_PROPERTIES) or {}),
         )
-        result = commit(table, data, request)
-        context.add_output_metadata(_metadata(table, result, table_slice, data))
+        if on_spark:
+            from io_managers.spark_tables import commit_spark
 
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+            result = retry_commit(table, request, lambda fresh: commit_spark(fresh, obj, request))
+            preview = obj.limit(PREVIEW_ROWS).toPandas()
+        else:
+            result = commit_with_retries(table, data, request)
+            preview = data.slice(0, PREVIEW_ROWS).to_pandas()
+        context.add_output_metadata(_metadata(table, result, table_slice, preview, "spark" if on_spark else "pandas"))
+
+    def load_input(self, context: dg.InputContext):
         upstream = context.upstream_output
         metadata = (upstream.definition_metadata if upstream else None) or {}
         identifier = table_identifier(context.asset_key)
@@ -127,9 +157,18 @@ class IcebergIOManager(dg.ConfigurableIOManager):
                 f"table {identifier} does not exist yet: materialise {context.asset_key.to_user_string()} first"
             ) from None
         table_slice = slice_for(context, metadata.get(PARTITION_COLUMN))
-        partition_type = (
-            table.schema().find_field(table_slice.partition_column).field_type
-            if table_slice.is_partitioned
-            else None
-        )
+        size, records = estimate_slice_bytes(table, table_slice)
+        settings = context.definition_metadata or {}
+        engine = self.compute.choose(size, settings.get(ENGINE), settings.get(SPARK_THRESHOLD))
+        choice = {"engine": engine, "estimated_bytes": size, "estimated_records": records, "slice": table_slice.label}
+        if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
+            # Dagster attaches input metadata to one partition only; a range run logs the choice.
+            context.log.info(f"reading {identifier}: {choice}")
+        else:
+            context.add_input_metadata(choice)
+        if engine == "spark":
+            from io_managers.spark_tables import read_slice
+
+            return read_slice(self.compute.session(), table, table_slice)
+        partition_type = partition_type_of(table, table_slice)
         return arrow_to_pandas(table.scan(row_filter=table_slice.row_filter(partition_type)).to_arrow())

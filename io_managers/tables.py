@@ -24,6 +24,14 @@ MANAGED_PROPERTY_PREFIX = "lakehouse."
 COMMENT_PROPERTY = "comment"
 # Iceberg's own safe widenings: a table column may take these wider types without rewriting data.
 _WIDENINGS = {(IntegerType, LongType), (FloatType, DoubleType)}
+# pyiceberg reads its commit retry budget from the table, so it is set at creation, before the first
+# write. Its defaults (4 retries from 100 ms) are too few for a dozen processes on one table.
+NEW_TABLE_PROPERTIES = {
+    "commit.retry.num-retries": "10",
+    "commit.retry.min-wait-ms": "50",
+    "commit.retry.max-wait-ms": "2000",
+    "commit.retry.total-timeout-ms": "120000",
+}
 
 
 class SchemaEvolutionError(ValueError):
@@ -69,7 +77,13 @@ def create_table_if_missing(
 ) -> Table:
     """Create namespace and table if absent; a concurrent creator wins harmlessly (race-safe)."""
     namespace = identifier.rsplit(".", 1)[0]
-    catalog.create_namespace_if_not_exists(namespace)
+    try:
+        catalog.create_namespace_if_not_exists(namespace)
+    except Exception:
+        # SqlCatalog checks, then inserts: a concurrent creator's insert wins and ours raises a
+        # database integrity error instead of NamespaceAlreadyExistsError. Existing is what we wanted.
+        if not catalog.namespace_exists(namespace):
+            raise
     try:
         return catalog.load_table(identifier)
     except NoSuchTableError:
@@ -86,33 +100,38 @@ def create_table_if_missing(
                 name=f"{partition_column}_day",
             )
         )
-    return catalog.create_table_if_not_exists(identifier, schema=schema, partition_spec=spec)
+    return catalog.create_table_if_not_exists(
+        identifier, schema=schema, partition_spec=spec, properties=NEW_TABLE_PROPERTIES
+    )
 
 
 def plan_schema(table_schema: Schema, data: pa.Table) -> tuple[pa.Table, list[NestedField]]:
-    """Cast the frame to the table's types, or say which columns the table must add or widen.
+    """The frame cast to the table's types, and the columns the table must add or widen first.
 
     Additive evolution only: new columns (nullable) and safe widenings. Anything else fails and
-    names every offending column, before anything is written.
+    names every offending column, before anything is written. An empty frame stands for a schema
+    (the Spark path plans with one).
     """
     incoming = iceberg_schema(data.schema)
     existing = {field.name: field for field in table_schema.fields}
-    evolutions, problems = [], []
-    target_fields = []
+    table_arrow = table_schema.as_arrow()
+    evolutions, problems, target_fields = [], [], []
     for field in incoming.fields:
         current = existing.get(field.name)
+        incoming_type = data.schema.field(field.name).type
+        all_null = pa.types.is_null(incoming_type) or (
+            data.num_rows > 0 and data.column(field.name).null_count == data.num_rows
+        )
         if current is None:
             evolutions.append(field)
             target_fields.append(data.schema.field(field.name))
         elif current.field_type == field.field_type or _is_widening(field.field_type, current.field_type):
-            target_fields.append(table_schema.as_arrow().field(field.name))
+            target_fields.append(table_arrow.field(field.name))
         elif _is_widening(current.field_type, field.field_type):
             evolutions.append(field)
             target_fields.append(data.schema.field(field.name))
-        elif pa.types.is_null(data.schema.field(field.name).type) or data.column(field.name).null_count == len(
-            data
-        ):
-            target_fields.append(table_schema.as_arrow().field(field.name))
+        elif all_null:
+            target_fields.append(table_arrow.field(field.name))
         else:
             problems.append(f"{field.name}: table has {current.field_type}, data has {field.field_type}")
     if problems:
@@ -121,7 +140,11 @@ def plan_schema(table_schema: Schema, data: pa.Table) -> tuple[pa.Table, list[Ne
             "float->double, decimal precision are allowed): " + "; ".join(problems)
         )
     target = pa.schema([pa.field(field.name, field.type, nullable=True) for field in target_fields])
-    return data.cast(target), evolutions
+    return cast_to_target(data, target), evolutions
+
+
+def cast_to_target(data: pa.Table, target: pa.Schema) -> pa.Table:
+    return data if data.schema == target else data.cast(target)
 
 
 def evolve_and_document(

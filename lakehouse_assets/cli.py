@@ -25,7 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     demo.add_argument("--start", type=_date, default=dt.date(2013, 1, 1))
     demo.add_argument("--end", type=_date, default=dt.date(2013, 1, 31))
+    resume = commands.add_parser(
+        "resume", help="partitions of a window that failed or never ran, and the commands to re-run them"
+    )
+    resume.add_argument("--asset", required=True, help="asset key, e.g. staging/flights")
+    resume.add_argument("--start", type=_date, required=True)
+    resume.add_argument("--end", type=_date, required=True)
     args = parser.parse_args(argv)
+    if args.command == "resume":
+        return _resume(args)
 
     settings = load_settings()
     storage: LandingStorage = (
@@ -41,6 +49,23 @@ def main(argv: list[str] | None = None) -> int:
         f"landing zone {storage.describe()}: {counts['written']} files written, "
         f"{counts['unchanged']} already up to date\n"
     )
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from lakehouse_assets.backfills import partitions_to_resume, resume_commands
+    from lakehouse_assets.definitions import defs
+
+    asset_key = dg.AssetKey.from_user_string(args.asset)
+    partitions_def = defs().resolve_asset_graph().get(asset_key).partitions_def
+    with dg.DagsterInstance.get() as instance:
+        found = partitions_to_resume(instance, asset_key, partitions_def, str(args.start), str(args.end))
+    for state, keys in found.items():
+        sys.stdout.write(f"{state}: {', '.join(keys) or '-'}\n")
+    for command in resume_commands(asset_key, found["failed"] + found["missing"]):
+        sys.stdout.write(command + "\n")
     return 0
 
 

@@ -14,9 +14,12 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Tag, Field, ValidationError, field_validator, model_validator
 
+from lakehouse_assets.quality_contract import FileChecks, Quality
+
 COLUMN_TYPES = ("string", "int", "long", "double", "boolean", "date", "timestamp", "timestamptz")
 DECIMAL_TYPE = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 WriteMode = Literal["overwrite", "append", "upsert"]
+EngineChoice = Literal["auto", "pandas", "spark"]
 LAYERS = ("landing", "raw", "staging", "common", "output")
 
 
@@ -68,6 +71,7 @@ class Source(_Strict):
     file_date_pattern: str | None = Field(
         default=None, description="regex on the file name with a named group `date` (YYYY-MM-DD)"
     )
+    file_checks: FileChecks = Field(default_factory=FileChecks)
 
     @field_validator("file_date_pattern")
     @classmethod
@@ -219,6 +223,9 @@ class DatasetContract(_Strict):
     partitioning: Partitioning | None = None
     write_modes: WriteModes = Field(default_factory=WriteModes)
     staging: list[StagingStep] = Field(default_factory=list)
+    engine: EngineChoice = Field(default="auto", description="pin an engine, or choose by partition size")
+    spark_threshold_bytes: int | None = Field(default=None, ge=0, description="overrides the environment's")
+    quality: Quality = Field(default_factory=Quality)
 
     @model_validator(mode="after")
     def _consistent(self) -> "DatasetContract":
@@ -240,6 +247,10 @@ class DatasetContract(_Strict):
         for layer in ("landing", "raw", "staging"):
             if getattr(self.write_modes, layer) == "upsert" and not self.primary_key:
                 raise ValueError(f"write_modes.{layer}: upsert needs a primary_key")
+        # rules check the staged table, so they must name its columns
+        unknown_rule_columns = sorted(self.quality.columns() - set(staged))
+        if unknown_rule_columns:
+            raise ValueError(f"quality.rules: {unknown_rule_columns} are not staged columns (have {sorted(staged)})")
         return self
 
     @property
@@ -293,6 +304,9 @@ class ModelContract(_Strict):
     steps: list[ModelStep] = Field(default_factory=list)
     function: str | None = Field(default=None, description="`module:function` taking the inputs by alias")
     columns: list[ModelColumn] = Field(default_factory=list)
+    engine: EngineChoice = "auto"
+    spark_threshold_bytes: int | None = Field(default=None, ge=0)
+    quality: Quality = Field(default_factory=Quality)
 
     @field_validator("inputs")
     @classmethod

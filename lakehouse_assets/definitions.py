@@ -8,14 +8,18 @@ from io_managers.iceberg_io_manager import IcebergIOManager
 from lakehouse_assets.contract_model import load_contracts
 from lakehouse_assets.factory import build_assets
 from lakehouse_assets.jobs import JOBS
+from lakehouse_assets.maintenance import build_maintenance_schedule, table_maintenance_job
 from lakehouse_assets.run_sensors import RUN_SENSORS
+from lakehouse_assets.schedules import build_schedules
 from lakehouse_assets.sensors import build_arrival_sensors
 from lakehouse_assets.settings import Settings, load_settings
 from resources.catalog import IcebergCatalogResource
+from resources.compute import ComputeResource
 from resources.landing_storage import LandingStorage, LocalLandingStorage
 from resources.metrics import CloudWatchMetrics, JsonLinesMetrics, MetricsPublisher
 from resources.notifications import Notifier, OutboxNotifier, SesNotifier
 from resources.s3_landing_storage import S3LandingStorage
+from resources.spark import SparkResource
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CONTRACT_DIRS = (PACKAGE_DIR / "contracts", PACKAGE_DIR / "models")
@@ -23,6 +27,15 @@ CONTRACT_DIRS = (PACKAGE_DIR / "contracts", PACKAGE_DIR / "models")
 
 def build_resources(settings: Settings) -> dict:
     """The same resource keys in every environment; only the classes' arguments differ."""
+    spark = SparkResource(
+        master=settings.spark_master, remote=settings.spark_remote, conf=settings.spark_conf
+    )
+    threshold = (
+        {}
+        if settings.spark_threshold_bytes is None
+        else {"spark_threshold_bytes": settings.spark_threshold_bytes}
+    )
+    compute = ComputeResource(spark=spark, **threshold)
     if settings.aws is None:
         catalog = IcebergCatalogResource.sqlite(settings.catalog_uri, settings.warehouse_dir.as_uri())
         landing: LandingStorage = LocalLandingStorage(root=str(settings.landing_dir))
@@ -49,7 +62,8 @@ def build_resources(settings: Settings) -> dict:
         )
     return {
         "catalog": catalog,
-        "io_manager": IcebergIOManager(catalog=catalog),
+        "compute": compute,
+        "io_manager": IcebergIOManager(catalog=catalog, compute=compute),
         "landing_storage": landing,
         "metrics": metrics,
         "notifier": notifier,
@@ -64,7 +78,8 @@ def defs() -> dg.Definitions:
     arrivals = dg.DefaultSensorStatus.RUNNING if settings.aws else dg.DefaultSensorStatus.STOPPED
     return dg.Definitions(
         assets=build_assets(contracts),
-        jobs=JOBS,
+        jobs=[*JOBS, table_maintenance_job],
+        schedules=[*build_schedules(), build_maintenance_schedule()],
         sensors=[*build_arrival_sensors(contracts, default_status=arrivals), *RUN_SENSORS],
         resources=build_resources(settings),
         # Steps of one partition are small: one process avoids paying the imports once per step.

@@ -8,26 +8,59 @@ properties) and the column schema the UI shows.
 import datetime as dt
 import functools
 import importlib
+import warnings
 
 import dagster as dg
 import narwhals as nw
 import pyarrow as pa
 
-from checks.audits import landing_reconciliation
-from io_managers.iceberg_io_manager import PARTITION_COLUMN, PRIMARY_KEY, TABLE_PROPERTIES, WRITE_MODE
+from checks.asset_checks import audit_spec, partition_window, rule_check_specs, validated_output
+from checks.audits import (
+    LANDING_AUDIT,
+    MODEL_AUDIT,
+    STAGING_AUDIT,
+    committed_rows,
+    landing_reconciliation,
+    removal_reconciliation,
+    table_slice,
+)
+from io_managers.iceberg_io_manager import (
+    ENGINE,
+    PARTITION_COLUMN,
+    PRIMARY_KEY,
+    SPARK_THRESHOLD,
+    TABLE_PROPERTIES,
+    WRITE_MODE,
+)
+from io_managers.spark_tables import to_spark
 from lakehouse_assets.automation import follow_inputs
-from lakehouse_assets.contract_model import Contract, DatasetContract, ModelContract, Partitioning
+from lakehouse_assets.contract_model import (
+    AggregateStep,
+    Contract,
+    DatasetContract,
+    ModelContract,
+    Partitioning,
+)
 from lakehouse_assets.landing import (
     FILE_DATE,
     LINEAGE_COLUMNS,
     LINEAGE_DESCRIPTIONS,
     LINEAGE_TYPES,
+    SOURCE_FILE,
+    SOURCE_LINE,
+    ROW_ERROR,
+    ROW_ERROR_DESCRIPTION,
+    LandingFileError,
     empty_landing_table,
     read_landed_file,
 )
+from lakehouse_assets.file_checks import file_name_problem
+from lakehouse_assets.policies import backfill_policy_for, table_pool
 from lakehouse_assets.raw import REJECT_DESCRIPTIONS, arrow_type, type_landing_rows
-from lakehouse_assets.transforms import apply_model_steps, apply_staging_steps
+from lakehouse_assets.transforms import apply_model_steps, apply_staging_steps, row_count
+from lakehouse_assets.spark_layers import landing_on_spark, raw_on_spark
 from resources.catalog import IcebergCatalogResource
+from resources.compute import ComputeResource, is_spark_frame
 from resources.landing_storage import LandingStorage
 
 LAYER_ROLES = {
@@ -50,12 +83,12 @@ def partitions_for(partitioning: Partitioning | None) -> dg.DailyPartitionsDefin
     return daily_partitions(partitioning.start, partitioning.end) if partitioning else None
 
 
-# The IO manager writes a run's whole partition window, so a backfill runs up to a month per run.
-BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=31)
+# Dagster marks backfill policies beta; we rely on them knowingly, so loading stays quiet.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 
-def _backfill_policy(partitioning: Partitioning | None) -> dg.BackfillPolicy | None:
-    return BACKFILL_POLICY if partitioning else None
+def _backfill_policy(contract: Contract) -> dg.BackfillPolicy | None:
+    return backfill_policy_for(contract.partitioning is not None, contract.engine)
 
 
 def _column_schema(columns: list[tuple[str, str, str]]) -> dg.TableSchema:
@@ -98,11 +131,31 @@ def _description(contract: Contract, layer: str) -> str:
     return f"{contract.description.strip()}\n\n{LAYER_ROLES[layer]}"
 
 
-def _spec_kwargs(contract: Contract, layer: str, engine: str = "pandas") -> dict:
+def _engines(contract: Contract) -> set[str]:
+    return {"pandas", "spark"} if contract.engine == "auto" else {contract.engine}
+
+
+def _input(key: list[str] | dg.AssetKey, contract: Contract) -> dg.AssetIn:
+    """An input whose engine follows the contract: pinned, or by size with its threshold."""
+    return dg.AssetIn(
+        key=key,
+        metadata={
+            ENGINE: None if contract.engine == "auto" else contract.engine,
+            SPARK_THRESHOLD: contract.spark_threshold_bytes,
+        },
+    )
+
+
+def _choose_engine(compute: ComputeResource, contract: Contract, estimated_bytes: int) -> str:
+    pinned = None if contract.engine == "auto" else contract.engine
+    return compute.choose(estimated_bytes, pinned, contract.spark_threshold_bytes)
+
+
+def _spec_kwargs(contract: Contract, layer: str) -> dict:
     return {
         "group_name": layer,
         "owners": contract.owners,
-        "kinds": {"iceberg", engine},
+        "kinds": {"iceberg", *_engines(contract)},
         # tags make command-line selections simple: `--select 'tag:partitioning=daily'`
         "tags": {"layer": layer, "partitioning": "daily" if contract.partitioning else "none"},
     }
@@ -110,6 +163,8 @@ def _spec_kwargs(contract: Contract, layer: str, engine: str = "pandas") -> dict
 
 def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     columns = [(c.name, "string", c.description) for c in contract.columns] + _lineage_columns()
+    if contract.source.file_checks.policy == "quarantine_rows":
+        columns.append((ROW_ERROR, "string", ROW_ERROR_DESCRIPTION))
     metadata = _table_metadata(
         contract,
         "landing",
@@ -122,14 +177,26 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         key=["landing", contract.name],
         description=_description(contract, "landing"),
         partitions_def=partitions_for(contract.partitioning),
-        backfill_policy=_backfill_policy(contract.partitioning),
+        backfill_policy=_backfill_policy(contract),
+        pool=table_pool("landing", contract.name),
         metadata=metadata | {"source_glob": contract.source.glob},
-        **_spec_kwargs(contract, "landing", "csv"),
+        **_spec_kwargs(contract, "landing"),
     )
-    def landing_table(context: dg.AssetExecutionContext, landing_storage: LandingStorage) -> pa.Table:
+    def landing_table(
+        context: dg.AssetExecutionContext, landing_storage: LandingStorage, compute: ComputeResource
+    ):
         files = landing_storage.list_files(contract.source.glob)
-        if context.has_partition_key:
-            window = context.partition_time_window
+        # a file no partition can own is never skipped silently: it fails the run or is reported
+        problems = {file.key: file_name_problem(contract, file.name) for file in files}
+        misnamed = {key: problem for key, problem in problems.items() if problem}
+        if misnamed and contract.source.file_checks.file_names == "reject_file":
+            raise LandingFileError(
+                f"{len(misnamed)} files in {contract.source.glob!r} cannot be assigned to a partition: "
+                + "; ".join(misnamed.values())
+            )
+        if misnamed:
+            context.log.warning(f"skipped files without a valid date in their name: {sorted(misnamed)}")
+        if (window := partition_window(context)) is not None:
             files = [
                 file
                 for file in files
@@ -137,19 +204,29 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                 and window.start.date() <= day < window.end.date()
             ]
         loaded_at = dt.datetime.now(dt.UTC)
-        tables = [
-            read_landed_file(landing_storage.read_bytes(file.key), file, contract, loaded_at) for file in files
-        ]
-        context.add_output_metadata(
-            {
-                "files": dg.MetadataValue.json([file.key for file in files]),
-                "bytes_read": dg.MetadataValue.int(sum(file.size for file in files)),
-            }
-        )
+        size = sum(file.size for file in files)
+        metadata = {
+            "files": dg.MetadataValue.json([file.key for file in files]),
+            "bytes_read": dg.MetadataValue.int(size),
+            "estimated_bytes": dg.MetadataValue.int(size),
+            "skipped_files": dg.MetadataValue.json(misnamed),
+        }
         if not files:
             context.log.warning(f"no files match {contract.source.glob!r} in this partition")
-            return empty_landing_table(contract)
-        return pa.concat_tables(tables)
+        if _choose_engine(compute, contract, size) == "spark":
+            context.add_output_metadata(metadata)
+            return landing_on_spark(compute.session(), files, landing_storage.reader(), contract, loaded_at)
+        findings: dict[str, list[str]] = {}
+        tables = [
+            read_landed_file(
+                landing_storage.read_bytes(file.key), file, contract, loaded_at, findings.setdefault(file.key, [])
+            )
+            for file in files
+        ]
+        # what the contract's file checks accepted (a stripped BOM, flagged rows, ...)
+        metadata["file_findings"] = dg.MetadataValue.json({key: found for key, found in findings.items() if found})
+        context.add_output_metadata(metadata)
+        return pa.concat_tables(tables) if tables else empty_landing_table(contract)
 
     return landing_table
 
@@ -192,12 +269,13 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                 **_spec_kwargs(contract, "raw"),
             ),
         },
-        ins={"landing": dg.AssetIn(key=landing_key)},
+        ins={"landing": _input(landing_key, contract)},
         partitions_def=partitions_for(contract.partitioning),
-        backfill_policy=_backfill_policy(contract.partitioning),
+        backfill_policy=_backfill_policy(contract),
+        pool=table_pool("raw", contract.name),
         check_specs=[
             dg.AssetCheckSpec(
-                "landing_rows_reconcile",
+                LANDING_AUDIT,
                 asset=raw_key,
                 additional_deps=[landing_key],
                 description="landing rows = raw rows + rejected rows for the materialised partitions",
@@ -206,14 +284,21 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         name=f"raw__{contract.name}",
     )
     def raw_tables(context: dg.AssetExecutionContext, catalog: IcebergCatalogResource, landing):
-        result = type_landing_rows(pa.Table.from_pandas(landing, preserve_index=False), contract)
-        if result.rejects.num_rows:
-            context.log.warning(f"{result.rejects.num_rows} rows quarantined in raw.{contract.name}_rejects")
-        yield dg.Output(result.typed, output_name="typed")
-        yield dg.Output(result.rejects, output_name="rejects")
+        if is_spark_frame(landing):
+            typed, rejects = raw_on_spark(landing, contract)
+        else:
+            result = type_landing_rows(pa.Table.from_pandas(landing, preserve_index=False), contract)
+            typed, rejects = result.typed, result.rejects
+        yield dg.Output(typed, output_name="typed")
+        yield dg.Output(rejects, output_name="rejects")
         # The outputs above are committed by now, so the audit reads what readers will see.
-        window = context.partition_time_window if context.has_partition_key else None
-        yield landing_reconciliation(catalog.load(), contract.name, partition_column, window)
+        yield landing_reconciliation(
+            catalog.load(),
+            contract.name,
+            partition_column,
+            partition_window(context),
+            contract.quality.audit_tolerance,
+        )
 
     return raw_tables
 
@@ -222,13 +307,17 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     partitioning = contract.partitioning
     documented = {c.name: c.description for c in contract.columns}
     columns = [(name, "", documented.get(name, "")) for name in contract.staged_columns()]
+    staging_key = dg.AssetKey(["staging", contract.name])
+    partition_column = partitioning.column if partitioning else None
+    raw_key = dg.AssetKey(["raw", contract.name])
 
     @dg.asset(
-        key=["staging", contract.name],
+        key=staging_key,
         description=_description(contract, "staging"),
-        ins={"raw": dg.AssetIn(key=["raw", contract.name])},
+        ins={"raw": _input(["raw", contract.name], contract)},
         partitions_def=partitions_for(partitioning),
-        backfill_policy=_backfill_policy(partitioning),
+        backfill_policy=_backfill_policy(contract),
+        pool=table_pool("staging", contract.name),
         metadata=_table_metadata(
             contract,
             "staging",
@@ -237,12 +326,39 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
             columns=columns + _lineage_columns(),
             primary_key=contract.primary_key,
         ),
+        check_specs=[
+            *rule_check_specs(contract.quality, staging_key),
+            audit_spec(STAGING_AUDIT, staging_key, "staged = raw - rows removed by named rules", [raw_key]),
+        ],
+        # not yielded when an error rule fails: nothing is committed (write-audit-publish)
+        output_required=False,
         **_spec_kwargs(contract, "staging"),
     )
-    def staging_table(context: dg.AssetExecutionContext, raw):
-        staged, counts = apply_staging_steps(nw.from_native(raw, eager_only=True), contract.staging)
-        context.add_output_metadata({f"rows_removed_{rule}": count for rule, count in counts.removed.items()})
-        return staged.to_native()
+    def staging_table(context: dg.AssetExecutionContext, catalog: IcebergCatalogResource, raw):
+        raw = nw.from_native(raw)
+        staged, counts = apply_staging_steps(raw, contract.staging)
+        lakehouse = catalog.load()
+        published = yield from validated_output(
+            context,
+            staged.to_native(),
+            contract.quality,
+            metadata={f"rows_removed_{rule}": count for rule, count in counts.removed.items()},
+            catalog=lakehouse,
+            identity=[*contract.primary_key, SOURCE_FILE, SOURCE_LINE],
+            partition_column=partition_column,
+        )
+        if published:
+            window = partition_window(context)
+            yield removal_reconciliation(
+                check_name=STAGING_AUDIT,
+                asset_key=staging_key,
+                input_name="raw",
+                input_rows=row_count(raw),
+                removed=counts.removed,
+                committed=committed_rows(lakehouse, f"staging.{contract.name}", partition_column, window),
+                tolerance=contract.quality.audit_tolerance,
+                slice_label=table_slice(partition_column, window).label,
+            )
 
     return staging_table
 
@@ -254,16 +370,28 @@ def _resolve_function(reference: str):
 
 def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
     partitioning = contract.partitioning
-    ins = {alias: dg.AssetIn(key=table.split(".")) for alias, table in contract.inputs.items()}
+    ins = {alias: _input(table.split("."), contract) for alias, table in contract.inputs.items()}
     function = _resolve_function(contract.function) if contract.function else None
+    model_key = dg.AssetKey([contract.layer, contract.name])
+    partition_column = partitioning.column if partitioning else None
+    primary_input_key = dg.AssetKey(contract.inputs[contract.primary_input].split("."))
+    # Row-preserving models (lookups, filters) keep every input row a named rule does not remove;
+    # aggregates and Python functions change the grain, so no count reconciles there.
+    keeps_rows = function is None and not any(isinstance(step, AggregateStep) for step in contract.steps)
+    audits = (
+        [audit_spec(MODEL_AUDIT, model_key, "rows = input rows - rows removed by named rules", [primary_input_key])]
+        if keeps_rows
+        else []
+    )
 
     @dg.asset(
-        key=[contract.layer, contract.name],
+        key=model_key,
         description=_description(contract, contract.layer),
         ins=ins,
         automation_condition=follow_inputs(),
         partitions_def=partitions_for(partitioning),
-        backfill_policy=_backfill_policy(partitioning),
+        backfill_policy=_backfill_policy(contract),
+        pool=table_pool(contract.layer, contract.name),
         metadata=_table_metadata(
             contract,
             contract.layer,
@@ -272,17 +400,54 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
             columns=[(column.name, "", column.description) for column in contract.columns],
             primary_key=contract.primary_key,
         ),
+        check_specs=[*rule_check_specs(contract.quality, model_key), *audits],
+        output_required=False,
         **_spec_kwargs(contract, contract.layer),
     )
-    def model_table(context: dg.AssetExecutionContext, **inputs):
-        frames = {alias: nw.from_native(frame, eager_only=True) for alias, frame in inputs.items()}
+    def model_table(
+        context: dg.AssetExecutionContext, compute: ComputeResource, catalog: IcebergCatalogResource, **inputs
+    ):
+        frames = {alias: nw.from_native(frame) for alias, frame in align_engines(compute, inputs).items()}
         if function is not None:
-            return function(**frames).to_native()
-        result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
-        context.add_output_metadata({f"rows_removed_{rule}": count for rule, count in counts.removed.items()})
-        return result.to_native()
+            result, removed = function(**frames), {}
+        else:
+            result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
+            removed = counts.removed
+        lakehouse = catalog.load()
+        published = yield from validated_output(
+            context,
+            result.to_native(),
+            contract.quality,
+            metadata={f"rows_removed_{rule}": count for rule, count in removed.items()},
+            catalog=lakehouse,
+            identity=[*contract.primary_key, SOURCE_FILE, SOURCE_LINE],
+            partition_column=partition_column,
+        )
+        if published and keeps_rows:
+            window = partition_window(context)
+            yield removal_reconciliation(
+                check_name=MODEL_AUDIT,
+                asset_key=model_key,
+                input_name=contract.primary_input,
+                input_rows=row_count(frames[contract.primary_input]),
+                removed=removed,
+                committed=committed_rows(lakehouse, ".".join(model_key.path), partition_column, window),
+                tolerance=contract.quality.audit_tolerance,
+                slice_label=table_slice(partition_column, window).label,
+            )
 
     return model_table
+
+
+def align_engines(compute: ComputeResource, frames: dict) -> dict:
+    """One engine per computation: when any input is on Spark, small pandas inputs join it there."""
+    if not any(is_spark_frame(frame) for frame in frames.values()):
+        return frames
+    spark = compute.session()
+    return {
+        alias: frame if is_spark_frame(frame) else to_spark(spark, pa.Table.from_pandas(frame, preserve_index=False))
+        for alias, frame in frames.items()
+    }
 
 
 def build_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:

@@ -17,6 +17,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from lakehouse_assets.contract_model import DatasetContract
+from lakehouse_assets.file_checks import (
+    LandingFileError,
+    check_byte_order_mark,
+    check_column_order,
+    delimiter_hint,
+)
 from resources.landing_storage import LandedFile
 
 SOURCE_FILE = "_source_file"
@@ -40,13 +46,15 @@ LINEAGE_DESCRIPTIONS = {
     FILE_DATE: "Partition date taken from the file name",
 }
 MAX_REPORTED_ROWS = 5
+# Only with `source.file_checks.policy: quarantine_rows`: why landing could not split the row
+# (wrong number of fields) and its full text. Raw moves such rows to its rejects, so they are counted.
+ROW_ERROR = "_row_error"
+ROW_ERROR_DESCRIPTION = "Why the row could not be read as the contract's columns, with its full text"
+
+__all__ = ["LandingFileError", "ROW_ERROR", "empty_landing_table", "read_landed_file"]
 
 
-class LandingFileError(ValueError):
-    """A landed file that cannot be read as its contract describes."""
-
-
-def _header(text: str, contract: DatasetContract, key: str) -> list[str]:
+def _header(text: str, contract: DatasetContract, key: str, findings: list[str]) -> list[str]:
     options = contract.source.csv
     first_line = text.split("\n", 1)[0].rstrip("\r")
     if not options.header:
@@ -69,15 +77,29 @@ def _header(text: str, contract: DatasetContract, key: str) -> list[str]:
         raise LandingFileError(
             f"{key}: header does not match contract {contract.name!r}: {'; '.join(problems)} "
             f"(header: {header}; expected delimiter {options.delimiter!r})"
+            + delimiter_hint(first_line, contract)
         )
+    check_column_order(header, contract, key, findings)
     return header
 
 
-def read_landed_file(data: bytes, file: LandedFile, contract: DatasetContract, loaded_at: dt.datetime) -> pa.Table:
-    """The file's rows as strings in contract column order, followed by the lineage columns."""
+def read_landed_file(
+    data: bytes,
+    file: LandedFile,
+    contract: DatasetContract,
+    loaded_at: dt.datetime,
+    findings: list[str] | None = None,
+) -> pa.Table:
+    """The file's rows as strings in contract column order, followed by the lineage columns.
+
+    What the contract's file checks accepted rather than rejected is appended to `findings`.
+    """
     options = contract.source.csv
+    findings = [] if findings is None else findings
+    quarantine = contract.source.file_checks.policy == "quarantine_rows"
     if not data.strip():
         raise LandingFileError(f"{file.key}: the file is empty")
+    data = check_byte_order_mark(data, contract, file.key, findings)
     try:
         text = data.decode(options.encoding)
     except UnicodeDecodeError as exc:
@@ -88,15 +110,17 @@ def read_landed_file(data: bytes, file: LandedFile, contract: DatasetContract, l
         ) from None
     # A byte-order mark would otherwise become part of the first column's name.
     text = text.removeprefix("\ufeff")
-    header = _header(text, contract, file.key)
+    header = _header(text, contract, file.key, findings)
     utf8 = data if options.encoding.lower().replace("-", "") == "utf8" and not data.startswith(b"\xef\xbb\xbf") else text.encode()
     if not utf8.endswith(b"\n"):
         # Otherwise a quote left open on the last line would end quietly at the end of the file.
         utf8 += b"\n"
 
     bad_rows: list[str] = []
+    invalid: list[pacsv.InvalidRow] = []
 
     def reject_row(row: pacsv.InvalidRow) -> str:
+        invalid.append(row)
         bad_rows.append(
             f"line {row.number}: {row.actual_columns} fields, expected {row.expected_columns}: {row.text[:80]!r}"
             if row.number is not None and row.number >= 0
@@ -126,18 +150,20 @@ def read_landed_file(data: bytes, file: LandedFile, contract: DatasetContract, l
         )
     except pa.ArrowInvalid as exc:
         raise LandingFileError(f"{file.key}: cannot be parsed as CSV: {exc}") from None
-    if bad_rows:
+    if bad_rows and not quarantine:
         shown = "; ".join(bad_rows[:MAX_REPORTED_ROWS])
         raise LandingFileError(f"{file.key}: {len(bad_rows)} rows have the wrong number of fields: {shown}")
 
     first_line = 2 if options.header else 1
+    bad_lines = [row.number for row in invalid]
+    good_lines = np.setdiff1d(np.arange(first_line, first_line + table.num_rows + len(invalid)), bad_lines)
     # The parser still follows an open quote past the end of a line, which would shift every
     # _source_line after it (and, with an unclosed quote, swallow the rest of the file).
     spans_lines = functools.reduce(pc.or_, (pc.match_substring(table.column(name), "\n") for name in header))
     index = pc.index(spans_lines, True).as_py()
     if index >= 0:
         raise LandingFileError(
-            f"{file.key}: line {first_line + index}: a quoted value runs past the end of the line "
+            f"{file.key}: line {good_lines[index]}: a quoted value runs past the end of the line "
             f"(is a quote not closed?); values cannot contain line breaks"
         )
     # The parser would read a blank line as a row of empty strings. (The "\n" in front finds a blank
@@ -147,21 +173,65 @@ def read_landed_file(data: bytes, file: LandedFile, contract: DatasetContract, l
     if blank:
         line = lines.count("\n", 0, blank.end() - 1)
         raise LandingFileError(f"{file.key}: line {line} is blank; a CSV file cannot have blank lines")
+    if table.num_rows == 0 and not invalid:
+        if contract.source.file_checks.header_only == "reject":
+            raise LandingFileError(
+                f"{file.key}: has a header but no rows, which the contract rejects "
+                "(source.file_checks.header_only: reject)"
+            )
+        findings.append("header only: no rows")
+    lines = good_lines.astype(np.int64)
+    if quarantine:
+        table, lines = _with_flagged_rows(table, lines, invalid, header, options)
+        if invalid:
+            findings.append(f"{len(invalid)} rows with the wrong number of fields flagged in {ROW_ERROR}")
     rows = table.num_rows
     lineage = {
         SOURCE_FILE: pa.repeat(pa.scalar(file.key, pa.string()), rows),
         SOURCE_CHECKSUM: pa.repeat(pa.scalar(file.checksum, pa.string()), rows),
-        SOURCE_LINE: pa.array(np.arange(first_line, first_line + rows, dtype=np.int64)),
+        SOURCE_LINE: pa.array(lines, pa.int64()),
         LOADED_AT: pa.repeat(pa.scalar(loaded_at, LINEAGE_TYPES[LOADED_AT]), rows),
         FILE_DATE: pa.repeat(pa.scalar(contract.source.file_date(file.name), pa.date32()), rows),
     }
     columns = {name: table.column(name) for name in contract.column_names} | lineage
+    if quarantine:
+        columns[ROW_ERROR] = table.column(ROW_ERROR)
     return pa.table(columns)
 
 
+def _with_flagged_rows(
+    table: pa.Table, lines: np.ndarray, invalid: list[pacsv.InvalidRow], header: list[str], options
+) -> tuple[pa.Table, np.ndarray]:
+    """Good rows plus the rows with the wrong number of fields, back in file order.
+
+    A short row's missing fields are null and a long row keeps its first fields; `_row_error`
+    holds the reason and the row's full text, so nothing of it is lost.
+    """
+    table = table.append_column(ROW_ERROR, pa.nulls(table.num_rows, pa.string()))
+    if not invalid:
+        return table, lines
+    flagged: dict[str, list] = {name: [] for name in header}
+    flagged[ROW_ERROR] = []
+    for row in invalid:
+        fields = next(csv.reader([row.text], delimiter=options.delimiter, quotechar=options.quote_char), [])
+        for index, name in enumerate(header):
+            flagged[name].append(fields[index] if index < len(fields) else None)
+        flagged[ROW_ERROR].append(
+            f"line {row.number}: {row.actual_columns} fields, expected {row.expected_columns}; "
+            f"text: {row.text!r}"
+        )
+    merged = pa.concat_tables([table, pa.table(flagged, schema=table.schema)])
+    all_lines = np.concatenate([lines, np.array([row.number for row in invalid], dtype=np.int64)])
+    order = np.argsort(all_lines, kind="stable")
+    return merged.take(pa.array(order)), all_lines[order]
+
+
 def empty_landing_table(contract: DatasetContract) -> pa.Table:
+    quarantine = contract.source.file_checks.policy == "quarantine_rows"
+    extra = [pa.field(ROW_ERROR, pa.string())] if quarantine else []
     schema = pa.schema(
         [pa.field(name, pa.string()) for name in contract.column_names]
         + [pa.field(name, LINEAGE_TYPES[name]) for name in LINEAGE_COLUMNS]
+        + extra
     )
     return schema.empty_table()

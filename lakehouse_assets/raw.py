@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse_assets.contract_model import DECIMAL_TYPE, Column, DatasetContract
-from lakehouse_assets.landing import LINEAGE_COLUMNS
+from lakehouse_assets.landing import LINEAGE_COLUMNS, ROW_ERROR
 
 REJECT_COLUMNS = "_reject_columns"
 REJECT_REASON = "_reject_reason"
@@ -141,6 +141,12 @@ def type_landing_rows(landing: pa.Table, contract: DatasetContract) -> RawResult
                 reasons[index].append(f"{column.name}: required value is missing")
                 failed_columns[index].append(column.name)
         typed_columns[column.name] = typed
+    if ROW_ERROR in landing.column_names:
+        # rows landing quarantined (wrong number of fields) are rejected whole, with landing's reason
+        row_errors = landing.column(ROW_ERROR).combine_chunks()
+        for index in _positions(pc.is_valid(row_errors)):
+            reasons[index] = [f"landing: {row_errors[index].as_py()}"]
+            failed_columns[index] = [ROW_ERROR]
 
     lineage = {name: landing.column(name) for name in LINEAGE_COLUMNS}
     typed = pa.table(typed_columns | lineage)

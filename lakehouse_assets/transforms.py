@@ -1,7 +1,7 @@
 """Staging steps and model steps, written once with Narwhals.
 
-Every function takes and returns a Narwhals frame, so the same code runs on the pandas frames the
-IO manager hands to small partitions and on the engines that large partitions use.
+Every function takes and returns a Narwhals frame: an eager pandas frame for small partitions, a
+lazy PySpark frame for large ones. Only masking needs a native function per engine.
 """
 
 import hashlib
@@ -36,6 +36,16 @@ NARWHALS_TYPES = {
 }
 
 
+Frame = nw.DataFrame | nw.LazyFrame
+LINEAGE_TIE_BREAKERS = ("_source_file", "_source_line")
+
+
+def row_count(frame: Frame) -> int:
+    if isinstance(frame, nw.DataFrame):
+        return len(frame)
+    return frame.select(nw.len()).collect().item()
+
+
 @dataclass
 class StepCounts:
     """Rows removed by named rules, so the audits can reconcile layer counts."""
@@ -46,11 +56,11 @@ class StepCounts:
         self.removed[rule] = self.removed.get(rule, 0) + rows
 
 
-def _sha256(values: Any) -> Any:
-    return values.map(lambda value: None if value is None else hashlib.sha256(str(value).encode()).hexdigest())
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
-def apply_staging_steps(frame: nw.DataFrame, steps: list[StagingStep]) -> tuple[nw.DataFrame, StepCounts]:
+def apply_staging_steps(frame: Frame, steps: list[StagingStep]) -> tuple[Frame, StepCounts]:
     counts = StepCounts()
     for step in steps:
         if isinstance(step, TrimStep):
@@ -67,35 +77,43 @@ def apply_staging_steps(frame: nw.DataFrame, steps: list[StagingStep]) -> tuple[
             yyyymmdd = nw.col(spec.year).cast(nw.Int64) * 10000 + nw.col(spec.month) * 100 + nw.col(spec.day)
             frame = frame.with_columns(yyyymmdd.cast(nw.String).str.to_date("%Y%m%d").alias(spec.column))
         elif isinstance(step, DeduplicateStep):
-            before = len(frame)
+            before = row_count(frame)
             frame = deduplicate_latest(frame, step.deduplicate.keys, step.deduplicate.latest_by)
-            counts.add("duplicates", before - len(frame))
+            counts.add("duplicates", before - row_count(frame))
         elif isinstance(step, MaskStep):
             frame = mask_columns(frame, step.mask.columns, step.mask.method)
     return frame, counts
 
 
-def deduplicate_latest(frame: nw.DataFrame, keys: list[str], latest_by: str) -> nw.DataFrame:
-    """One row per key: the one with the greatest `latest_by`; ties keep the first seen."""
-    latest = frame.filter(nw.col(latest_by) == nw.col(latest_by).max().over(*keys))
-    return latest.unique(subset=keys, keep="first", maintain_order=True)
+def deduplicate_latest(frame: Frame, keys: list[str], latest_by: str) -> Frame:
+    """One row per key: the greatest `latest_by`; ties go to the last file and line, on every engine."""
+    for column in (latest_by, *(name for name in LINEAGE_TIE_BREAKERS if name in frame.columns)):
+        frame = frame.filter(nw.col(column) == nw.col(column).max().over(*keys))
+    return frame.unique(subset=keys, keep="any")
 
 
-def mask_columns(frame: nw.DataFrame, columns: list[str], method: str) -> nw.DataFrame:
+def mask_columns(frame: Frame, columns: list[str], method: str) -> Frame:
+    """Redact, or replace by the SHA-256 hex digest of the UTF-8 text (the same digest on every engine)."""
     if method == "redact":
         return frame.with_columns(
             nw.when(nw.col(name).is_null()).then(nw.lit(None)).otherwise(nw.lit("***")).alias(name)
             for name in columns
         )
-    return frame.with_columns(
-        nw.col(name).cast(nw.String).map_batches(_sha256, return_dtype=nw.String()).alias(name)
-        for name in columns
-    )
+    native = frame.with_columns(nw.col(name).cast(nw.String) for name in columns).to_native()
+    # Narwhals has no hash function: each engine's own SHA-256, which agree byte for byte.
+    if frame.implementation is nw.Implementation.PYSPARK:
+        from pyspark.sql import functions as F
+
+        for name in columns:
+            native = native.withColumn(name, F.sha2(F.col(name), 256))
+    else:
+        native = native.assign(**{name: native[name].map(_sha256, na_action="ignore") for name in columns})
+    return nw.from_native(native)
 
 
 def lookup(
-    frame: nw.DataFrame, reference: nw.DataFrame, match: dict[str, str], columns: dict[str, str]
-) -> nw.DataFrame:
+    frame: Frame, reference: Frame, match: dict[str, str], columns: dict[str, str]
+) -> Frame:
     """Left join that never drops or multiplies a row: the reference side is made unique on its keys."""
     join_keys = {right: f"__lookup_key_{index}" for index, right in enumerate(match.values())}
     right = (
@@ -103,7 +121,7 @@ def lookup(
             *(nw.col(right).alias(alias) for right, alias in join_keys.items()),
             *(nw.col(source).alias(target) for source, target in columns.items()),
         )
-        .unique(subset=list(join_keys.values()), keep="first", maintain_order=True)
+        .unique(subset=list(join_keys.values()), keep="any")
     )
     joined = frame.join(right, how="left", left_on=list(match), right_on=list(join_keys.values()))
     return joined.drop(*(alias for alias in join_keys.values() if alias in joined.columns))
@@ -122,7 +140,7 @@ _COMPARISONS = {
 }
 
 
-def aggregate(frame: nw.DataFrame, by: list[str], metrics: dict[str, Any]) -> nw.DataFrame:
+def aggregate(frame: Frame, by: list[str], metrics: dict[str, Any]) -> Frame:
     # Only simple aggregations inside group_by (they map to native ones on every backend); the
     # null count is derived afterwards from the row count and the non-null count.
     simple, derived = [], []
@@ -136,10 +154,17 @@ def aggregate(frame: nw.DataFrame, by: list[str], metrics: dict[str, Any]) -> nw
             derived.append((nw.col(f"__rows_{name}") - nw.col(f"__set_{name}")).alias(name))
         else:
             simple.append(getattr(nw.col(metric.column), metric.fn)().alias(name))
+    # Integer sums widen to 64 bits on every engine (pandas would keep int32 and could overflow).
+    schema = frame.collect_schema()
+    widened = [
+        name
+        for name, metric in metrics.items()
+        if metric.fn == "sum" and schema[metric.column].is_integer()
+    ]
     result = frame.group_by(*by).agg(*simple)
     if derived:
         result = result.with_columns(*derived)
-    counts = [name for name, metric in metrics.items() if metric.fn.startswith("count")]
+    counts = [name for name, metric in metrics.items() if metric.fn.startswith("count")] + widened
     return (
         result.with_columns(nw.col(name).cast(nw.Int64) for name in counts)
         .select(*by, *metrics)
@@ -148,8 +173,8 @@ def aggregate(frame: nw.DataFrame, by: list[str], metrics: dict[str, Any]) -> nw
 
 
 def apply_model_steps(
-    frame: nw.DataFrame, inputs: dict[str, nw.DataFrame], steps: list[ModelStep]
-) -> tuple[nw.DataFrame, StepCounts]:
+    frame: Frame, inputs: dict[str, Frame], steps: list[ModelStep]
+) -> tuple[Frame, StepCounts]:
     counts = StepCounts()
     for step in steps:
         if isinstance(step, LookupStep):
@@ -157,9 +182,9 @@ def apply_model_steps(
             frame = lookup(frame, inputs[spec.input], spec.match, spec.columns)
         elif isinstance(step, FilterStep):
             spec = step.filter
-            before = len(frame)
+            before = row_count(frame)
             frame = frame.filter(_COMPARISONS[spec.op](nw.col(spec.column), spec.value))
-            counts.add(f"filter {spec.column} {spec.op}", before - len(frame))
+            counts.add(f"filter {spec.column} {spec.op}", before - row_count(frame))
         elif isinstance(step, AggregateStep):
             frame = aggregate(frame, step.aggregate.by, step.aggregate.metrics)
     return frame, counts

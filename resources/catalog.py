@@ -9,6 +9,7 @@ from pyiceberg.catalog import Catalog, load_catalog
 
 from resources.aws import endpoint_url, region
 from resources.glue_catalog import DATABASE_PREFIX
+from resources.sqlite_tuning import tune_sqlite_catalog
 
 PY_CATALOG_IMPL = "py-catalog-impl"
 GLUE_CATALOG = "resources.glue_catalog.PrefixedGlueCatalog"
@@ -21,7 +22,7 @@ def _load(name: str, properties_json: str) -> Catalog:
     uri = properties.get("uri", "")
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return load_catalog(name, **properties)
+    return tune_sqlite_catalog(load_catalog(name, **properties))
 
 
 class IcebergCatalogResource(dg.ConfigurableResource):

@@ -2,7 +2,9 @@
 
 import datetime as dt
 import fnmatch
+import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +80,11 @@ class LocalLandingStorage(LandingStorage):
         return (self._root / key).is_file()
 
     def read_bytes(self, key: str) -> bytes:
-        return (self._root / key).read_bytes()
+        return _read_under(self.root, key)
+
+    def reader(self) -> Callable[[str], bytes]:
+        """`read_bytes` as a picklable function, for Spark tasks that read files on the executors."""
+        return functools.partial(_read_under, self.root)
 
     def write_bytes(self, key: str, data: bytes) -> None:
         path = self._root / key
@@ -101,6 +107,10 @@ class LocalLandingStorage(LandingStorage):
 def _is_landed(key: str) -> bool:
     # archived files and half-written temporary files (".name.tmp") are not arrivals
     return not key.startswith(ARCHIVE_PREFIX) and not key.rsplit("/", 1)[-1].startswith(".")
+
+
+def _read_under(root: str, key: str) -> bytes:
+    return (Path(root) / key).read_bytes()
 
 
 def _md5(path: Path) -> str:

@@ -47,3 +47,17 @@ def materialize_partitions(assets, resources, start: str, end: str | None = None
 @pytest.fixture
 def day() -> dt.date:
     return dt.date(2013, 1, 2)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The reliability suite's figures (load held, faults survived, rows lost), from `record_property`."""
+    figures = [
+        (report.nodeid.split("::")[-1], name.removeprefix("reliability."), value)
+        for report in terminalreporter.stats.get("passed", [])
+        for name, value in report.user_properties
+        if name.startswith("reliability.")
+    ]
+    if figures:
+        terminalreporter.section("reliability figures")
+        for test, name, value in figures:
+            terminalreporter.write_line(f"{test}: {name} = {value}")

@@ -46,4 +46,22 @@ def test_partitioned_layers_map_identity_and_reference_tables_are_unpartitioned(
 def test_raw_carries_the_landing_reconciliation_audit(settings):
     check_keys = defs().resolve_asset_graph().asset_check_keys
     assert dg.AssetCheckKey(dg.AssetKey(["raw", "flights"]), "landing_rows_reconcile") in check_keys
-    assert len(check_keys) == len(DATASETS)
+    audits = {key for key in check_keys if key.name.endswith("_rows_reconcile")}
+    assert audits == (
+        {dg.AssetCheckKey(dg.AssetKey(["raw", name]), "landing_rows_reconcile") for name in DATASETS}
+        | {dg.AssetCheckKey(dg.AssetKey(["staging", name]), "raw_rows_reconcile") for name in DATASETS}
+        | {dg.AssetCheckKey(dg.AssetKey(["common", "flights"]), "input_rows_reconcile")}
+    )
+
+
+def test_contract_rules_are_checks_on_their_tables_and_error_rules_block(settings):
+    graph = defs().resolve_asset_graph()
+    flights = dg.AssetKey(["staging", "flights"])
+    staging = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys if key.asset_key == flights}
+    assert staging["references__carrier"].blocking
+    assert not staging["references__dest"].blocking
+    assert staging["cancelled_flights_have_no_times"].blocking
+    assert staging["raw_rows_reconcile"].blocking
+    output = {key.name for key in graph.asset_check_keys if key.asset_key.path[0] == "output"}
+    # an aggregate changes the grain: no row reconciliation there, only its rules
+    assert "input_rows_reconcile" not in output and "unique__flight_date__carrier" in output

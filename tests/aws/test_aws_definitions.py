@@ -22,7 +22,7 @@ def test_the_aws_code_location_loads_with_the_same_resource_keys(aws_env):
     dg.Definitions.validate_loadable(definitions)
     assert {sensor.name for sensor in definitions.sensors} >= SENSORS
     resources = build_resources(load_settings())
-    assert set(resources) == {"catalog", "io_manager", "landing_storage", "metrics", "notifier"}
+    assert set(resources) == {"catalog", "compute", "io_manager", "landing_storage", "metrics", "notifier"}
     assert isinstance(resources["landing_storage"], S3LandingStorage)
     assert isinstance(resources["metrics"], CloudWatchMetrics)
     assert isinstance(resources["notifier"], SesNotifier)
@@ -45,7 +45,7 @@ def test_the_aws_code_location_loads_with_the_same_resource_keys(aws_env):
 
 def test_the_local_code_location_has_the_same_keys_and_its_twins(settings):
     resources = build_resources(settings)
-    assert set(resources) == {"catalog", "io_manager", "landing_storage", "metrics", "notifier"}
+    assert set(resources) == {"catalog", "compute", "io_manager", "landing_storage", "metrics", "notifier"}
     assert isinstance(resources["metrics"], JsonLinesMetrics)
     assert isinstance(resources["notifier"], OutboxNotifier)
     assert resources["catalog"].properties["type"] == "sql"

@@ -1,0 +1,211 @@
+"""Contract rules as Dagster asset checks, and the write-audit-publish flow that runs them.
+
+Every rule is one `AssetCheckSpec` on the table it checks; `error` rules are blocking. The asset
+body validates the frame it is about to write (exactly the materialised partition window) and,
+with `quality.validate_before_commit` (the default), yields the check results *before* its output:
+when an error rule fails the output is never yielded, so the IO manager never commits and readers
+keep the last good snapshot, while Dagster fails the step on the failed blocking check and skips
+everything downstream. See "Quality" in the README.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchTableError
+
+from checks import custom
+from checks.pandera_schemas import RuleOutcome, validate_frame
+from checks.rules import CompiledRule, ReferenceReader, compile_rule, describe
+from io_managers.slices import TableSlice
+from lakehouse_assets.quality_contract import CustomRule, Quality
+
+ENGINE_METADATA = "engine"
+
+
+def rule_check_specs(quality: Quality, asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    specs = []
+    for rule in quality.rules:
+        if isinstance(rule, CustomRule):
+            custom.resolve(rule.check)  # an unknown name fails when the code location loads
+        deps = [dg.AssetKey(rule.table.split("."))] if getattr(rule, "table", None) else []
+        specs.append(
+            dg.AssetCheckSpec(
+                rule.check_name,
+                asset=asset_key,
+                description=f"[{rule.severity}] {describe(rule)}",
+                blocking=rule.severity == "error",
+                additional_deps=deps,
+                metadata={"rule": rule.rule, "severity": rule.severity},
+            )
+        )
+    return specs
+
+
+def catalog_reader(catalog: Catalog) -> ReferenceReader:
+    def read(identifier: str, columns: list[str]):
+        return catalog.load_table(identifier).scan(selected_fields=tuple(columns)).to_arrow()
+
+    return read
+
+
+def _compile(quality: Quality, partition_column: str | None, reader: ReferenceReader | None):
+    compiled: list[CompiledRule] = []
+    broken: list[RuleOutcome] = []
+    for rule in quality.rules:
+        try:
+            compiled.append(compile_rule(rule, partition_column=partition_column, read_reference=reader))
+        except NoSuchTableError:
+            # a reference table that does not exist yet cannot vouch for any key
+            placeholder = CompiledRule(rule.check_name, rule.severity, f"{rule.table} does not exist", [])
+            broken.append(
+                RuleOutcome(
+                    placeholder, passed=False, rows_checked=0, message=f"table {rule.table} does not exist"
+                )
+            )
+    return compiled, broken
+
+
+def _engine(native: Any) -> str:
+    return "pyspark" if type(native).__module__.startswith("pyspark") else "pandas"
+
+
+def _result(
+    outcome: RuleOutcome, asset_key: dg.AssetKey, slice_label: str, engine: str
+) -> dg.AssetCheckResult:
+    rule = outcome.rule
+    metadata: dict[str, Any] = {
+        "rule": rule.description,
+        "severity": rule.severity,
+        "slice": slice_label,
+        ENGINE_METADATA: engine,
+        "rows_checked": dg.MetadataValue.int(outcome.rows_checked),
+        "failing_rows": dg.MetadataValue.int(outcome.failing_rows),
+        **rule.details,
+    }
+    if not outcome.passed:
+        metadata["failure"] = outcome.message
+        metadata["failing_sample"] = dg.MetadataValue.json(outcome.sample)
+    return dg.AssetCheckResult(
+        check_name=rule.name,
+        asset_key=asset_key,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR if rule.blocking else dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=None if outcome.passed else f"{outcome.failing_rows} rows fail: {rule.description}",
+    )
+
+
+def evaluate_rules(
+    native: Any,
+    quality: Quality,
+    *,
+    asset_key: dg.AssetKey,
+    identity: list[str],
+    partition_column: str | None = None,
+    slice_label: str = "whole table",
+    catalog: Catalog | None = None,
+) -> list[dg.AssetCheckResult]:
+    """One lazy pandera validation of the frame; one check result per rule."""
+    reader = catalog_reader(catalog) if catalog is not None else None
+    compiled, broken = _compile(quality, partition_column, reader)
+    outcomes = validate_frame(native, compiled, identity=identity, sample_rows=quality.sample_rows) + broken
+    engine = _engine(native)
+    order = {rule.check_name: index for index, rule in enumerate(quality.rules)}
+    outcomes.sort(key=lambda outcome: order[outcome.rule.name])
+    return [_result(outcome, asset_key, slice_label, engine) for outcome in outcomes]
+
+
+def blocked(results: list[dg.AssetCheckResult]) -> list[str]:
+    return [r.check_name for r in results if not r.passed and r.severity == dg.AssetCheckSeverity.ERROR]
+
+
+def publish(
+    context: dg.AssetExecutionContext,
+    native: Any,
+    quality: Quality,
+    *,
+    identity: list[str],
+    partition_column: str | None,
+    slice_label: str,
+    catalog: Catalog,
+    metadata: dict[str, Any] | None = None,
+) -> Iterator[dg.AssetCheckResult | dg.Output]:
+    """Write-audit-publish: check the frame, then hand it to the IO manager only if no error rule failed."""
+    asset_key = context.asset_key
+    results = evaluate_rules(
+        native,
+        quality,
+        asset_key=asset_key,
+        identity=identity,
+        partition_column=partition_column,
+        slice_label=slice_label,
+        catalog=catalog,
+    )
+    failed = blocked(results)
+    if not quality.validate_before_commit:
+        yield dg.Output(native, metadata=metadata)
+        yield from results
+        return
+    yield from results
+    if failed:
+        # No Output: the IO manager is never called, so nothing is committed. Dagster then fails
+        # the step on the failed blocking checks and skips every downstream asset.
+        context.log.error(
+            f"{asset_key.to_user_string()} not committed ({slice_label}); "
+            f"error rules failed: {', '.join(failed)}"
+        )
+        return
+    yield dg.Output(native, metadata=metadata)
+
+
+def partition_window(context: dg.AssetExecutionContext) -> dg.TimeWindow | None:
+    # one partition, or the whole window of a single-run backfill (not only its first partition)
+    partitioned = context.has_partition_key or context.has_partition_key_range
+    return context.partition_time_window if partitioned else None
+
+
+def audit_spec(
+    name: str, asset_key: dg.AssetKey, description: str, deps: list[dg.AssetKey]
+) -> dg.AssetCheckSpec:
+    # Audits run after the commit (they count what readers see); blocking keeps downstream
+    # assets from building on a table that lost rows.
+    return dg.AssetCheckSpec(
+        name, asset=asset_key, description=description, blocking=True, additional_deps=deps
+    )
+
+
+def validated_output(
+    context: dg.AssetExecutionContext,
+    native: Any,
+    quality: Quality,
+    *,
+    catalog: Catalog,
+    identity: list[str],
+    partition_column: str | None,
+    metadata: dict[str, Any] | None = None,
+) -> Iterator[dg.AssetCheckResult | dg.Output]:
+    """The rules' results and, unless an error rule failed before the commit, the output.
+
+    Returns (as the generator's value) whether the output was handed to the IO manager.
+    """
+    label = (
+        TableSlice(partition_column, window.start, window.end).label
+        if partition_column and (window := partition_window(context))
+        else "whole table"
+    )
+    published = False
+    for event in publish(
+        context,
+        native,
+        quality,
+        identity=identity,
+        partition_column=partition_column,
+        slice_label=label,
+        catalog=catalog,
+        metadata=metadata,
+    ):
+        published = published or isinstance(event, dg.Output)
+        yield event
+    return published

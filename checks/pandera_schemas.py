@@ -1,0 +1,227 @@
+"""Compiled rules -> pandera schemas for pandas and PySpark, validated lazily, failures per rule.
+
+Every rule is a dataframe-level pandera `Check` named after the rule, so one lazy validation
+collects all failures, and pandera also reports a column a rule needs but the frame lacks. The
+engine follows the frame: pandas goes to `pandera.pandas`, a Spark DataFrame to `pandera.pyspark`.
+Failing rows are then counted and sampled with the rule's own predicate, the same way on both.
+"""
+
+import datetime as dt
+import decimal
+from dataclasses import dataclass, field
+from typing import Any
+
+import narwhals as nw
+import pandas as pd
+
+from checks.rules import CompiledRule
+
+SCHEMA_NAME = "contract"
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    rule: CompiledRule
+    passed: bool
+    rows_checked: int
+    failing_rows: int = 0
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    message: str = ""
+
+
+def _is_spark(native: Any) -> bool:
+    return type(native).__module__.startswith("pyspark.sql")
+
+
+def _failing(rule: CompiledRule) -> nw.Expr:
+    # a predicate that comes out null (a custom check on null inputs) counts as a failure
+    return ~rule.passes().fill_null(False)
+
+
+def _pandas_rows_pass(rule: CompiledRule, frame: pd.DataFrame) -> pd.Series:
+    result = nw.from_native(frame, eager_only=True).select(rule.passes().fill_null(False).alias("ok"))["ok"]
+    return pd.Series(result.to_numpy().astype(bool), index=frame.index)
+
+
+class SparkTally:
+    """Failing-row counts of every row rule, computed in one Spark job the first time a check asks.
+
+    Asking per rule would scan the frame once per rule; the checks pandera runs all read one
+    aggregation of one pass instead (with the row count), which keeps validation a single job.
+    """
+
+    def __init__(self, rules: list[CompiledRule]):
+        self.rules = [rule for rule in rules if rule.passes]
+        self._counts: dict[str, int] | None = None
+        self._frame: Any = None
+
+    def counts(self, frame: Any) -> dict[str, int]:
+        if self._counts is None or self._frame is not frame:
+            present = set(frame.columns)
+            runnable = [rule for rule in self.rules if set(rule.columns) <= present]
+            flags = [
+                _failing(rule).cast(nw.Int64).alias(f"__rule_{index}") for index, rule in enumerate(runnable)
+            ]
+            sums = [
+                nw.col(f"__rule_{index}").sum().alias(f"__rule_{index}") for index in range(len(runnable))
+            ]
+            tally = (
+                nw.from_native(frame)
+                .with_columns(*flags or [nw.lit(0).alias("__rule_none")])
+                .select(nw.len().alias("__rows"), *sums)
+                .collect()
+                .rows(named=True)[0]
+            )
+            self._counts = {rule.name: int(tally[f"__rule_{i}"] or 0) for i, rule in enumerate(runnable)}
+            self._counts["__rows"] = int(tally["__rows"])
+            self._frame = frame
+        return self._counts
+
+    def passes(self, rule: CompiledRule, frame: Any) -> bool:
+        # a rule whose columns are missing is not counted: pandera reports the missing column
+        return self.counts(frame).get(rule.name, 1) == 0
+
+
+def pandas_schema(rules: list[CompiledRule]):
+    import pandera.pandas as pap
+
+    checks = [
+        pap.Check(
+            (lambda frame, rule=rule: _pandas_rows_pass(rule, frame))
+            if rule.passes
+            else (lambda frame, rule=rule: rule.frame_check(frame).passed),
+            name=rule.name,
+            error=rule.description,
+            ignore_na=False,
+        )
+        for rule in rules
+    ]
+    columns = {name: pap.Column(nullable=True, required=True) for rule in rules for name in rule.columns}
+    return pap.DataFrameSchema(columns, checks=checks, name=SCHEMA_NAME)
+
+
+def pyspark_schema(rules: list[CompiledRule], tally: SparkTally | None = None):
+    import pandera.pyspark as pas
+
+    tally = tally or SparkTally(rules)
+    checks = [
+        pas.Check(
+            (lambda frame, rule=rule: tally.passes(rule, frame))
+            if rule.passes
+            else (lambda frame, rule=rule: rule.frame_check(frame).passed),
+            name=rule.name,
+            # the PySpark backend reports a failed check by its error text only: lead with the name
+            error=f"{rule.name}: {rule.description}",
+        )
+        for rule in rules
+    ]
+    columns = {name: pas.Column(nullable=True) for rule in rules for name in rule.columns}
+    return pas.DataFrameSchema(columns, checks=checks, name=SCHEMA_NAME)
+
+
+def _pandas_failures(frame: pd.DataFrame, rules: list[CompiledRule]) -> dict[str, str]:
+    """Rule name -> pandera's message, for each rule that failed."""
+    from pandera.errors import SchemaErrors
+
+    try:
+        pandas_schema(rules).validate(frame, lazy=True)
+    except SchemaErrors as errors:
+        return _by_rule(
+            rules, [(getattr(error.check, "name", None), str(error)) for error in errors.schema_errors]
+        )
+    return {}
+
+
+def _pyspark_failures(frame: Any, rules: list[CompiledRule], tally: SparkTally) -> dict[str, str]:
+    from pandera.config import ValidationDepth, config_context
+
+    # pandera's PySpark backend checks only the schema unless told to look at the data
+    with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
+        validated = pyspark_schema(rules, tally).validate(frame, lazy=True)
+    reported = []
+    for category in validated.pandera.errors.values():
+        for errors in category.values():
+            reported += [
+                (str(error.get("check", "")).split(": ", 1)[0], str(error.get("check"))) for error in errors
+            ]
+    return _by_rule(rules, reported)
+
+
+def _by_rule(rules: list[CompiledRule], reported: list[tuple[str | None, str]]) -> dict[str, str]:
+    """Rule name -> first line of pandera's message. A rule's check carries the rule's name;
+    schema-level errors (a missing column) surface through the checks of the rules that read it."""
+    names = {rule.name for rule in rules}
+    failures: dict[str, str] = {}
+    for check, text in reported:
+        if check in names:
+            # pandas appends the failure cases, which the sample shows better
+            failures.setdefault(check, text.split(" failure cases:")[0].splitlines()[0][:300] if text else "")
+    return failures
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime | dt.time | decimal.Decimal):
+        return str(value)
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _failing_sample(native: Any, rule: CompiledRule, show: list[str], limit: int) -> list[dict]:
+    if not limit:
+        return []
+    head = nw.from_native(native).filter(_failing(rule)).select(show).head(limit)
+    head = head.collect() if isinstance(head, nw.LazyFrame) else head
+    return [{key: _jsonable(value) for key, value in row.items()} for row in head.rows(named=True)]
+
+
+def _pandas_failure_counts(native: pd.DataFrame, rules: list[CompiledRule]) -> dict[str, int]:
+    frame = nw.from_native(native, eager_only=True)
+    present = set(native.columns)
+    return {
+        rule.name: int(frame.select(_failing(rule).cast(nw.Int64).sum()).item())
+        for rule in rules
+        if rule.passes and set(rule.columns) <= present
+    }
+
+
+def validate_frame(
+    native: Any, rules: list[CompiledRule], *, identity: list[str], sample_rows: int = 5
+) -> list[RuleOutcome]:
+    """Validate a pandas or Spark frame against every rule at once; one outcome per rule."""
+    if not rules:
+        return []
+    if _is_spark(native):
+        tally = SparkTally(rules)
+        failures = _pyspark_failures(native, rules, tally)
+        counts = tally.counts(native)
+        rows = counts["__rows"]
+    else:
+        failures = _pandas_failures(native, rules)
+        counts = _pandas_failure_counts(native, [rule for rule in rules if rule.name in failures])
+        rows = len(native)
+    present = set(native.columns)
+    outcomes = []
+    for rule in rules:
+        missing = [name for name in rule.columns if name not in present]
+        if rule.name not in failures and not missing:
+            outcomes.append(RuleOutcome(rule, passed=True, rows_checked=rows))
+            continue
+        if missing:
+            outcomes.append(
+                RuleOutcome(rule, False, rows, rows, message=f"columns {missing} are missing from the table")
+            )
+        elif rule.frame_check is not None:
+            verdict = rule.frame_check(native)
+            failing = sum(verdict.failing_groups.values())
+            sample = [{"partition": key, "rows": count} for key, count in verdict.failing_groups.items()]
+            outcomes.append(
+                RuleOutcome(rule, False, rows, failing, sample[:sample_rows], message=verdict.message)
+            )
+        else:
+            show = list(dict.fromkeys(name for name in [*identity, *rule.columns] if name in present))
+            sample = _failing_sample(native, rule, show, sample_rows)
+            outcomes.append(
+                RuleOutcome(rule, False, rows, counts[rule.name], sample, message=failures[rule.name])
+            )
+    return outcomes

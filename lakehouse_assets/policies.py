@@ -1,0 +1,46 @@
+"""How dated tables run: range backfills, step and run retries, and a concurrency pool per table.
+
+Each run writes its whole partition window in one Iceberg commit, so the backfill policy decides
+the blast radius of a bad day as much as the speed: a range in one run is all-or-nothing, separate
+runs commit independently and a failed one is re-run on its own.
+"""
+
+import os
+
+import dagster as dg
+
+# pandas holds a run's whole window in memory and upserts it in one merge: a week is small enough
+# for both and still turns a month's backfill into five runs instead of thirty-one.
+PANDAS_DAYS_PER_RUN = int(os.environ.get("LAKEHOUSE_PANDAS_DAYS_PER_RUN", "7"))
+SINGLE_RUN_ENGINES = frozenset({"spark"})
+
+
+def backfill_policy_for(partitioned: bool, engine: str = "auto") -> dg.BackfillPolicy | None:
+    """A contract pinned to Spark takes any range in one run; pandas, and `auto` (which may fall
+    back to pandas), take ranges up to PANDAS_DAYS_PER_RUN days per run."""
+    if not partitioned:
+        return None
+    if engine in SINGLE_RUN_ENGINES:
+        return dg.BackfillPolicy.single_run()
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=PANDAS_DAYS_PER_RUN)
+
+
+def table_pool(layer: str, name: str) -> str:
+    """The Dagster concurrency pool of the steps that write one table.
+
+    Commits to one table are safe in parallel (optimistic concurrency plus retries), so no limit is
+    needed for correctness; a limit (`concurrency.pools` in dagster.yaml or
+    `dagster instance concurrency set iceberg/staging.flights 2`) bounds contention on a busy table.
+    """
+    return f"iceberg/{layer}.{name}"
+
+
+# A step whose commit kept failing after the in-process retries (io_managers/retries.py) gets the
+# whole step again a little later: by then the competing writers or the throttling have passed.
+STEP_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=3, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+# Run retries need `run_retries: {enabled: true}` in dagster.yaml; these tags then re-run a failed
+# run from its failed steps, so the partitions that succeeded are not written again.
+RUN_RETRY_TAGS = {"dagster/max_retries": "2", "dagster/retry_strategy": "FROM_FAILURE"}

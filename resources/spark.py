@@ -1,0 +1,66 @@
+"""The Spark session, started only when a partition is large enough to need it.
+
+Local (`local[*]`, modest memory) by default; a cluster master, a Spark Connect remote and extra
+Spark configuration come from configuration alone. `pyspark` is imported on first use, never
+when the code location loads.
+"""
+
+import os
+import sys
+from typing import Any
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+# The commit path (pyiceberg) reads what Spark writes: microsecond timestamps in UTC, no
+# job-marker files beside the data, and Python workers that run this project's interpreter.
+REQUIRED_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.sources.partitionOverwriteMode": "static",
+    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+LOCAL_DEFAULTS = {
+    "spark.driver.memory": "2g",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+
+class SparkResource(dg.ConfigurableResource):
+    """Where Spark runs: `master` (default local[*]) or `remote` (Spark Connect), plus extra conf."""
+
+    master: str = "local[*]"
+    remote: str | None = None
+    app_name: str = "medallion-lakehouse"
+    conf: dict[str, str] = {}
+
+    _session: Any = PrivateAttr(default=None)
+
+    def spark_conf(self) -> dict[str, str]:
+        conf = {"spark.app.name": self.app_name}
+        if self.remote:
+            conf["spark.remote"] = self.remote
+        else:
+            conf["spark.master"] = self.master
+            if self.master.startswith("local"):
+                conf |= LOCAL_DEFAULTS
+                # a local session talks to itself only, over loopback
+                conf["spark.driver.host"] = "127.0.0.1"
+                conf["spark.driver.bindAddress"] = "127.0.0.1"
+                conf["spark.pyspark.python"] = sys.executable
+                conf["spark.pyspark.driver.python"] = sys.executable
+        return conf | self.conf | REQUIRED_CONF
+
+    def session(self):
+        if self._session is None:
+            from dagster_pyspark.resources import spark_session_from_config
+
+            # Local workers must import this project exactly as the driver does.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            if self.remote is None and self.master.startswith("local"):
+                os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            self._session = spark_session_from_config(self.spark_conf())
+        return self._session

@@ -1,0 +1,48 @@
+"""Catalogs that fail on purpose, loaded the way any custom catalog is: `py-catalog-impl`.
+
+They sit at the catalog boundary, below all of our code, so the commit path under test runs
+unchanged: pyiceberg's own retries, our retry loop, the IO manager.
+"""
+
+import os
+import time
+from pathlib import Path
+
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import CommitFailedException
+
+FLAKY = "tests.reliability.faults.FlakyCommitCatalog"
+HANGING = "tests.reliability.faults.HangingCommitCatalog"
+
+
+class FlakyCommitCatalog(SqlCatalog):
+    """Rejects its first `fault.commit-failures` table commits exactly as a lost compare-and-swap does."""
+
+    def __init__(self, name: str, **properties: str):
+        super().__init__(name, **properties)
+        self.failures_left = int(properties.get("fault.commit-failures", "0"))
+        self.injected = 0
+        self.commits = 0
+
+    def commit_table(self, table, requirements, updates):
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            self.injected += 1
+            raise CommitFailedException(
+                f"injected failure {self.injected}: table has been updated by another process"
+            )
+        response = super().commit_table(table, requirements, updates)
+        self.commits += 1
+        return response
+
+
+class HangingCommitCatalog(SqlCatalog):
+    """Reaches the catalog commit with every data file and manifest written, says so, and stops there.
+
+    The test then kills the process with SIGKILL: the moment a crash does the most harm.
+    """
+
+    def commit_table(self, table, requirements, updates):
+        Path(self.properties["fault.ready-file"]).write_text(str(os.getpid()))
+        time.sleep(600)
+        raise AssertionError("the test should have killed this process")

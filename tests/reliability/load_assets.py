@@ -1,0 +1,29 @@
+"""Two tables the load test writes through Dagster: one by partition overwrite, one by append."""
+
+import os
+
+import dagster as dg
+
+from io_managers.iceberg_io_manager import PARTITION_COLUMN, PRIMARY_KEY, WRITE_MODE
+from tests.reliability.workers import partition_rows
+
+DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-03-01")
+
+
+def _load_asset(mode: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["staging", f"load_{mode}"],
+        partitions_def=DAYS,
+        metadata={
+            PARTITION_COLUMN: "reading_date",
+            WRITE_MODE: mode,
+            PRIMARY_KEY: ["reading_date", "sensor"],
+        },
+    )
+    def load_table(context: dg.AssetExecutionContext):
+        return partition_rows(context.partition_key, f"pid-{os.getpid()}")
+
+    return load_table
+
+
+LOAD_ASSETS = [_load_asset("overwrite"), _load_asset("append")]
