@@ -124,7 +124,7 @@ class IcebergIOManager(dg.ConfigurableIOManager):
         else:
             data = to_arrow(obj)
             schema = data.schema
-        identifier = table_identifier(context.asset_key)
+        identifier = self.catalog.identifier(context.asset_key)
         table = create_table_if_missing(self.catalog.load(), identifier, schema, partition_column)
         run = context.step_context.dagster_run
         request = WriteRequest(

@@ -27,15 +27,6 @@ CONTRACT_DIRS = (PACKAGE_DIR / "contracts", PACKAGE_DIR / "models")
 
 def build_resources(settings: Settings) -> dict:
     """The same resource keys in every environment; only the classes' arguments differ."""
-    spark = SparkResource(
-        master=settings.spark_master, remote=settings.spark_remote, conf=settings.spark_conf
-    )
-    threshold = (
-        {}
-        if settings.spark_threshold_bytes is None
-        else {"spark_threshold_bytes": settings.spark_threshold_bytes}
-    )
-    compute = ComputeResource(spark=spark, **threshold)
     if settings.aws is None:
         catalog = IcebergCatalogResource.sqlite(settings.catalog_uri, settings.warehouse_dir.as_uri())
         landing: LandingStorage = LocalLandingStorage(root=str(settings.landing_dir))
@@ -60,6 +51,9 @@ def build_resources(settings: Settings) -> dict:
             recipients=list(aws.notify_to),
             ledger_uri=aws.notify_ledger_uri,
         )
+    spark = SparkResource(master=settings.spark_master, remote=settings.spark_remote, conf=settings.spark_conf)
+    threshold = settings.spark_threshold_bytes
+    compute = ComputeResource(spark=spark, **({} if threshold is None else {"spark_threshold_bytes": threshold}))
     return {
         "catalog": catalog,
         "compute": compute,

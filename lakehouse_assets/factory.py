@@ -293,7 +293,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         yield dg.Output(rejects, output_name="rejects")
         # The outputs above are committed by now, so the audit reads what readers will see.
         yield landing_reconciliation(
-            catalog.load(),
+            catalog.tables(),
             contract.name,
             partition_column,
             partition_window(context),
@@ -337,7 +337,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     def staging_table(context: dg.AssetExecutionContext, catalog: IcebergCatalogResource, raw):
         raw = nw.from_native(raw)
         staged, counts = apply_staging_steps(raw, contract.staging)
-        lakehouse = catalog.load()
+        lakehouse = catalog.tables()
         published = yield from validated_output(
             context,
             staged.to_native(),
@@ -413,7 +413,7 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
         else:
             result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
             removed = counts.removed
-        lakehouse = catalog.load()
+        lakehouse = catalog.tables()
         published = yield from validated_output(
             context,
             result.to_native(),

@@ -4,8 +4,9 @@
 catalog, the warehouse, the landing zone, the metrics and the outbox. `LAKEHOUSE_ENV=aws` reads
 the `LAKEHOUSE_*` variables of `AwsSettings`; the region, the credentials and the endpoints
 (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, ...) come from the AWS default chain, never from files.
-Spark: `LAKEHOUSE_SPARK_THRESHOLD_BYTES` (partitions at least this large run on Spark; 0 sends all),
-`LAKEHOUSE_SPARK_MASTER`, `LAKEHOUSE_SPARK_REMOTE` (Spark Connect) and `LAKEHOUSE_SPARK_CONF` (JSON).
+Spark, in every environment: `LAKEHOUSE_SPARK_THRESHOLD_BYTES` (partitions at least this large
+run on Spark; 0 sends all), `LAKEHOUSE_SPARK_MASTER`, `LAKEHOUSE_SPARK_REMOTE` (Spark Connect) and
+`LAKEHOUSE_SPARK_CONF` (JSON).
 """
 
 import json
@@ -39,15 +40,15 @@ class AwsSettings:
 class Settings:
     env: str
     home: Path
-    spark_threshold_bytes: int | None = None
-    spark_master: str = "local[*]"
-    spark_remote: str | None = None
-    spark_conf: dict = field(default_factory=dict)
     # the value of the `environment` metric dimension and the e-mail subject tag (dev, prod, ...)
     deployment: str = "local"
     aws: AwsSettings | None = None
     notify_from: str = "lakehouse@localhost"
     notify_to: tuple[str, ...] = ("data-team@localhost",)
+    spark_threshold_bytes: int | None = None
+    spark_master: str = "local[*]"
+    spark_remote: str | None = None
+    spark_conf: dict = field(default_factory=dict)
 
     @property
     def catalog_uri(self) -> str:
@@ -75,21 +76,9 @@ def load_settings() -> Settings:
     if env not in SUPPORTED_ENVIRONMENTS:
         raise ValueError(f"LAKEHOUSE_ENV={env!r} is not one of {', '.join(SUPPORTED_ENVIRONMENTS)}")
     home = Path(os.environ.get("LAKEHOUSE_HOME", PROJECT_ROOT / ".lakehouse")).resolve()
-    threshold = os.environ.get("LAKEHOUSE_SPARK_THRESHOLD_BYTES")
-    try:
-        spark_conf = json.loads(os.environ.get("LAKEHOUSE_SPARK_CONF", "{}"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"LAKEHOUSE_SPARK_CONF is not a JSON object of Spark settings: {exc}") from None
-    spark = {
-        "spark_threshold_bytes": int(threshold) if threshold else None,
-        "spark_master": os.environ.get("LAKEHOUSE_SPARK_MASTER", "local[*]"),
-        "spark_remote": os.environ.get("LAKEHOUSE_SPARK_REMOTE") or None,
-        "spark_conf": {str(key): str(value) for key, value in spark_conf.items()},
-    }
+    spark = _spark_settings()
     if env == "local":
-        return Settings(
-            env=env, home=home, deployment=os.environ.get("LAKEHOUSE_DEPLOYMENT", "local"), **spark
-        )
+        return Settings(env=env, home=home, deployment=os.environ.get("LAKEHOUSE_DEPLOYMENT", "local"), **spark)
     aws = _aws_settings()
     deployment = os.environ.get("LAKEHOUSE_DEPLOYMENT") or aws.glue_database_prefix.strip("_") or "aws"
     return Settings(
@@ -101,6 +90,20 @@ def load_settings() -> Settings:
         notify_to=aws.notify_to,
         **spark,
     )
+
+
+def _spark_settings() -> dict:
+    threshold = os.environ.get("LAKEHOUSE_SPARK_THRESHOLD_BYTES")
+    try:
+        spark_conf = json.loads(os.environ.get("LAKEHOUSE_SPARK_CONF", "{}"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"LAKEHOUSE_SPARK_CONF is not a JSON object of Spark settings: {exc}") from None
+    return {
+        "spark_threshold_bytes": int(threshold) if threshold else None,
+        "spark_master": os.environ.get("LAKEHOUSE_SPARK_MASTER", "local[*]"),
+        "spark_remote": os.environ.get("LAKEHOUSE_SPARK_REMOTE") or None,
+        "spark_conf": {str(key): str(value) for key, value in spark_conf.items()},
+    }
 
 
 def _required(name: str, example: str) -> str:

@@ -41,6 +41,10 @@ class LandingStorage(dg.ConfigurableResource):
     def read_bytes(self, key: str) -> bytes:
         raise NotImplementedError
 
+    def reader(self) -> Callable[[str], bytes]:
+        """`read_bytes` as a picklable function, for Spark tasks that read files on the executors."""
+        raise NotImplementedError
+
     def write_bytes(self, key: str, data: bytes) -> None:
         raise NotImplementedError
 
@@ -83,7 +87,6 @@ class LocalLandingStorage(LandingStorage):
         return _read_under(self.root, key)
 
     def reader(self) -> Callable[[str], bytes]:
-        """`read_bytes` as a picklable function, for Spark tasks that read files on the executors."""
         return functools.partial(_read_under, self.root)
 
     def write_bytes(self, key: str, data: bytes) -> None:

@@ -1,6 +1,8 @@
 """The landing zone on S3: objects under `s3://bucket/prefix`, addressed by keys relative to the prefix."""
 
 import fnmatch
+import functools
+from collections.abc import Callable
 
 from botocore.exceptions import ClientError
 from pydantic import Field
@@ -66,7 +68,11 @@ class S3LandingStorage(LandingStorage):
 
     def read_bytes(self, key: str) -> bytes:
         bucket, root = self._location
-        return client("s3").get_object(Bucket=bucket, Key=root + key)["Body"].read()
+        return _read_object(bucket, root, key)
+
+    def reader(self) -> Callable[[str], bytes]:
+        # executors build their own client from their environment's default credential chain
+        return functools.partial(_read_object, *self._location)
 
     def write_bytes(self, key: str, data: bytes) -> None:
         # a PUT is atomic: a reader sees the old object or the new one, never half of it
@@ -86,3 +92,7 @@ class S3LandingStorage(LandingStorage):
 
     def describe(self) -> str:
         return self.uri
+
+
+def _read_object(bucket: str, root: str, key: str) -> bytes:
+    return client("s3").get_object(Bucket=bucket, Key=root + key)["Body"].read()
