@@ -145,7 +145,7 @@ class IcebergIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext):
         upstream = context.upstream_output
         metadata = (upstream.definition_metadata if upstream else None) or {}
-        identifier = table_identifier(context.asset_key)
+        identifier = self.catalog.identifier(context.asset_key)
         try:
             table = self.catalog.load().load_table(identifier)
         except NoSuchTableError:
