@@ -151,13 +151,15 @@ def publish(
         return
     yield from results
     if failed:
-        # No Output: the IO manager is never called, so nothing is committed. Dagster then fails
-        # the step on the failed blocking checks and skips every downstream asset.
-        context.log.error(
-            f"{asset_key.to_user_string()} not committed ({slice_label}); "
-            f"error rules failed: {', '.join(failed)}"
+        # No Output: the IO manager is never called, so nothing is committed, and the step fails
+        # with the rules that blocked it (downstream assets of the run are skipped).
+        raise dg.Failure(
+            description=(
+                f"{asset_key.to_user_string()} not committed ({slice_label}); "
+                f"error rules failed: {', '.join(failed)}"
+            ),
+            metadata={"failed_rules": dg.MetadataValue.json(failed)},
         )
-        return
     yield dg.Output(native, metadata=metadata)
 
 

@@ -56,11 +56,17 @@ def reconcile(
     counts: dict[str, int],
     slice_label: str,
     explanation: str,
+    at_least: bool = False,
 ) -> dg.AssetCheckResult:
-    """`actual` must equal `expected` within the tolerance; every count goes into the metadata."""
+    """`actual` must equal `expected` within the tolerance; every count goes into the metadata.
+
+    `at_least`: the slice may also hold rows this run did not write (an append keeps earlier
+    appends), so only a shortfall counts as a gap. An upsert is held to equality on purpose: rows
+    it keeps that the source no longer delivers are a divergence worth stopping for.
+    """
     gap = expected - actual
     allowed = tolerance.allowed(expected)
-    passed = abs(gap) <= allowed
+    passed = gap <= allowed if at_least else abs(gap) <= allowed
     return dg.AssetCheckResult(
         check_name=check_name,
         asset_key=asset_key,
@@ -73,7 +79,7 @@ def reconcile(
             "unaccounted_rows": dg.MetadataValue.int(gap),
             "tolerated_rows": dg.MetadataValue.int(allowed),
         },
-        description=None if gap == 0 else f"{gap} rows unaccounted ({explanation}); tolerance {allowed}",
+        description=None if passed and gap <= 0 else f"{gap} rows unaccounted ({explanation}); tolerance {allowed}",
     )
 
 
@@ -115,8 +121,9 @@ def removal_reconciliation(
     committed: int,
     tolerance: Tolerance,
     slice_label: str,
+    write_mode: str = "overwrite",
 ) -> dg.AssetCheckResult:
-    """committed = input - rows removed by named, counted rules."""
+    """committed = input - rows removed by named, counted rules (at least that, after an append)."""
     counts = {
         f"{input_name}_rows": input_rows,
         **{f"removed_{_metadata_name(rule)}": rows for rule, rows in removed.items()},
@@ -131,6 +138,7 @@ def removal_reconciliation(
         counts=counts,
         slice_label=slice_label,
         explanation=f"{input_name} rows minus rows removed by named rules differ from the committed rows",
+        at_least=write_mode == "append",
     )
 
 

@@ -36,10 +36,6 @@ SPARK_THRESHOLD = "lakehouse/spark_threshold_bytes"
 PREVIEW_ROWS = 5
 
 
-def table_identifier(asset_key: dg.AssetKey) -> str:
-    return ".".join(asset_key.path)
-
-
 def slice_for(context: dg.InputContext | dg.OutputContext, partition_column: str | None) -> TableSlice:
     if partition_column is None or not context.has_asset_partitions:
         return TableSlice()

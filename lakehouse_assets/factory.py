@@ -370,6 +370,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                 committed=committed_rows(lakehouse, identifier, partition_column, window) - before,
                 tolerance=contract.quality.audit_tolerance,
                 slice_label=table_slice(partition_column, window).label,
+                write_mode=contract.write_modes.staging,
             )
 
     return staging_table
@@ -449,6 +450,7 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
                 committed=committed_rows(lakehouse, identifier, partition_column, window) - before,
                 tolerance=contract.quality.audit_tolerance,
                 slice_label=table_slice(partition_column, window).label,
+                write_mode=contract.write_mode,
             )
 
     return model_table

@@ -9,7 +9,11 @@ from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.table import Table
 
 from resources.aws import endpoint_url, region
+from resources.glue_catalog import DATABASE_PREFIX
 from resources.sqlite_tuning import tune_sqlite_catalog
+
+PY_CATALOG_IMPL = "py-catalog-impl"
+GLUE_CATALOG = "resources.glue_catalog.PrefixedGlueCatalog"
 
 
 @functools.cache
@@ -26,7 +30,9 @@ class IcebergCatalogResource(dg.ConfigurableResource):
     """pyiceberg catalog properties, e.g. {"type": "sql", "uri": ..., "warehouse": ...}.
 
     `namespace_prefix` separates environments that share one catalog (Glue databases `dev_raw`,
-    `prod_raw`); `identifier` is the one place that maps an asset key to its table.
+    `prod_raw`). On Glue the loaded catalog itself maps `raw` to `dev_raw`
+    (`resources.glue_catalog`), so any caller may name tables by layer; `identifier` and `tables`
+    give the prefixed names explicitly (the prefix is never applied twice).
     """
 
     name: str = "lakehouse"
@@ -44,13 +50,14 @@ class IcebergCatalogResource(dg.ConfigurableResource):
         """`[layer, table]` (or "layer.table") -> "<prefix><layer>.<table>"."""
         path = asset_key.path if isinstance(asset_key, dg.AssetKey) else asset_key.split(".")
         layer, *rest = path
-        return ".".join([f"{self.namespace_prefix}{layer}", *rest])
+        prefixed = layer if layer.startswith(self.namespace_prefix) else f"{self.namespace_prefix}{layer}"
+        return ".".join([prefixed, *rest])
 
     def table_properties(self, asset_key: dg.AssetKey, properties: dict[str, str]) -> dict[str, str]:
-        """The managed properties plus lineage: which asset writes the table. Glue shows the
-        table comment only as its `Description` parameter, so the comment is copied there."""
+        """The managed properties plus lineage: which asset writes the table. Glue shows a table's
+        comment only as its `Description` parameter, so there the comment is copied to it."""
         result = {**properties, "lakehouse.asset": asset_key.to_user_string()}
-        if self.properties.get("type") == "glue" and "comment" in properties:
+        if self.properties.get(PY_CATALOG_IMPL) == GLUE_CATALOG and "comment" in properties:
             result["Description"] = properties["comment"]
         return result
 
@@ -59,18 +66,23 @@ class IcebergCatalogResource(dg.ConfigurableResource):
         return cls(properties={"type": "sql", "uri": uri, "warehouse": warehouse})
 
     @classmethod
-    def glue(cls, warehouse: str, namespace_prefix: str, file_io: str) -> "IcebergCatalogResource":
-        """The Glue Data Catalog with its warehouse on S3; region, credentials and endpoints from the
-        environment. boto3 (Glue) reads the endpoint variables itself; pyarrow's S3 filesystem is
-        given them, and the region, which it would otherwise try to look up on the real S3."""
-        properties = {"type": "glue", "warehouse": warehouse, "py-io-impl": file_io}
-        s3_endpoint = endpoint_url("s3")
-        if s3_endpoint:
+    def glue(cls, warehouse: str, database_prefix: str, file_io: str) -> "IcebergCatalogResource":
+        """The Glue Data Catalog, a database per layer named with the environment's prefix, the
+        warehouse on S3. Region, credentials and endpoints come from the environment: boto3 (Glue)
+        reads the endpoint variables itself; pyarrow's S3 filesystem is handed them, and the region,
+        which it would otherwise look up on the real S3."""
+        properties = {
+            PY_CATALOG_IMPL: GLUE_CATALOG,
+            DATABASE_PREFIX: database_prefix,
+            "warehouse": warehouse,
+            "py-io-impl": file_io,
+        }
+        if s3_endpoint := endpoint_url("s3"):
             properties["s3.endpoint"] = s3_endpoint
         if region_name := region():
             properties["s3.region"] = region_name
             properties["glue.region"] = region_name
-        return cls(properties=properties, namespace_prefix=namespace_prefix)
+        return cls(properties=properties, namespace_prefix=database_prefix)
 
 
 class PrefixedTables:

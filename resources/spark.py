@@ -58,7 +58,8 @@ class SparkResource(dg.ConfigurableResource):
         if self._session is None:
             from dagster_pyspark.resources import spark_session_from_config
 
-            # Local workers must import this project exactly as the driver does.
+            # Local workers must import this project exactly as the driver does, even when another
+            # library started the process's session first without our settings.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             if self.remote is None and self.master.startswith("local"):
                 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

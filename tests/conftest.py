@@ -1,6 +1,8 @@
 """Shared fixtures: every test gets its own LAKEHOUSE_HOME with a real SQLite Iceberg catalog."""
 
 import datetime as dt
+import os
+import sys
 
 import dagster as dg
 import pytest
@@ -8,6 +10,11 @@ from pyiceberg.catalog import Catalog
 
 from lakehouse_assets.definitions import build_resources
 from lakehouse_assets.settings import Settings, load_settings
+
+# Whichever test starts the process's Spark session first, its Python workers must run this
+# interpreter (with pyarrow and the project), not whatever `python3` is first on PATH.
+os.environ["PYSPARK_PYTHON"] = sys.executable
+os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ test process (pytest-xdist worker); its state is reset before every test.
 """
 
 import json
+import logging
 import urllib.request
 from pathlib import Path
 
@@ -25,6 +26,8 @@ RECIPIENTS = ("data-team@example.com", "oncall@example.com")
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
+    # one line per request on stderr would bury the test output
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # port 0: the operating system picks a free port, so parallel workers never collide
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

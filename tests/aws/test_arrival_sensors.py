@@ -189,6 +189,15 @@ def test_a_changed_reference_file_reruns_the_whole_reference_table(zone):
     }
 
 
+def test_an_archived_file_leaves_every_glob_and_keeps_its_bytes(zone):
+    key, data = flights_file("2013-01-02")
+    zone.put(key, data)
+    assert zone.storage.archive(key) == f"_archive/{key}"
+    assert not zone.storage.exists(key)
+    assert zone.storage.read_bytes(f"_archive/{key}") == data
+    assert zone.storage.list_files("*") == []
+
+
 def test_files_with_equal_timestamps_are_not_skipped(tmp_path, monkeypatch):
     """Local files get their modification times set; the cursor logic is the same for S3 objects."""
     monkeypatch.setenv("LAKEHOUSE_ENV", "local")

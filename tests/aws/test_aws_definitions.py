@@ -2,9 +2,10 @@
 
 import dagster as dg
 import pytest
+from dagster_cloud_cli.config.models import load_dagster_cloud_yaml
 
 from lakehouse_assets.definitions import build_resources, defs
-from lakehouse_assets.settings import load_settings
+from lakehouse_assets.settings import PROJECT_ROOT, load_settings
 from resources.metrics import CloudWatchMetrics, JsonLinesMetrics
 from resources.notifications import OutboxNotifier, SesNotifier
 from resources.s3_landing_storage import S3LandingStorage
@@ -21,29 +22,33 @@ def test_the_aws_code_location_loads_with_the_same_resource_keys(aws_env):
     dg.Definitions.validate_loadable(definitions)
     assert {sensor.name for sensor in definitions.sensors} >= SENSORS
     resources = build_resources(load_settings())
-    assert set(resources) == {"catalog", "io_manager", "landing_storage", "metrics", "notifier"}
+    assert set(resources) == {"catalog", "compute", "io_manager", "landing_storage", "metrics", "notifier"}
     assert isinstance(resources["landing_storage"], S3LandingStorage)
     assert isinstance(resources["metrics"], CloudWatchMetrics)
     assert isinstance(resources["notifier"], SesNotifier)
     catalog = resources["catalog"]
     assert catalog.properties == {
-        "type": "glue",
+        "py-catalog-impl": "resources.glue_catalog.PrefixedGlueCatalog",
+        "lakehouse.database-prefix": "dev_",
         "warehouse": "s3://acme-warehouse/lakehouse",
         "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO",
         "s3.endpoint": aws_env,
         "s3.region": REGION,
         "glue.region": REGION,
     }
-    assert catalog.identifier(dg.AssetKey(["raw", "flights_rejects"])) == "dev_raw.flights_rejects"
+    # every caller names tables by layer; the catalog maps the layer to this environment's database
+    glue = catalog.load()
+    assert glue.identifier_to_database_and_table("raw.flights_rejects") == ("dev_raw", "flights_rejects")
+    assert glue.identifier_to_database_and_table(("dev_raw", "flights")) == ("dev_raw", "flights")
     assert resources["metrics"].environment == resources["notifier"].environment == "dev"
 
 
 def test_the_local_code_location_has_the_same_keys_and_its_twins(settings):
     resources = build_resources(settings)
-    assert set(resources) == {"catalog", "io_manager", "landing_storage", "metrics", "notifier"}
+    assert set(resources) == {"catalog", "compute", "io_manager", "landing_storage", "metrics", "notifier"}
     assert isinstance(resources["metrics"], JsonLinesMetrics)
     assert isinstance(resources["notifier"], OutboxNotifier)
-    assert resources["catalog"].identifier(dg.AssetKey(["raw", "flights"])) == "raw.flights"
+    assert resources["catalog"].properties["type"] == "sql"
     definitions = defs()
     sensor = next(s for s in definitions.sensors if s.name == "flights_arrivals")
     # locally the arrival sensors wait to be switched on; on AWS they start with the deployment
@@ -69,10 +74,6 @@ def test_a_missing_or_wrong_variable_is_named(aws_env, monkeypatch, variable, va
 
 
 def test_dagster_cloud_yaml_is_valid_and_names_the_definitions_module():
-    from dagster_cloud_cli.config.models import load_dagster_cloud_yaml
-
-    from lakehouse_assets.settings import PROJECT_ROOT
-
     config = load_dagster_cloud_yaml((PROJECT_ROOT / "dagster_cloud.yaml").read_text())
     (location,) = config.locations
     assert location.code_source.module_name == "lakehouse_assets.definitions"

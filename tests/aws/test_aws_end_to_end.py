@@ -37,7 +37,8 @@ from tests.test_end_to_end import source_flights
 
 DAY = "2013-01-02"
 LAYERS = ("landing", "raw", "staging", "common", "output")
-ORDER = ("flights", "weather", "airlines", "airports", "planes")
+# reference data first: staging.flights checks its carriers against staging.airlines
+ORDER = ("airlines", "airports", "planes", "flights", "weather")
 
 
 def _metric_values(name: str, dimensions: dict[str, str]) -> list[float]:
