@@ -179,19 +179,6 @@ def audit_spec(
     )
 
 
-def audit_not_run(check_name: str, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
-    """An audit of a table that was not written: Dagster needs a result for every check spec."""
-    return dg.AssetCheckResult(
-        check_name=check_name,
-        asset_key=asset_key,
-        passed=False,
-        # a warning: the failed error rules already block, and nothing new is there to count
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"not_run": "error rules failed, so nothing was committed to count"},
-        description="not run: nothing was committed",
-    )
-
-
 def validated_output(
     context: dg.AssetExecutionContext,
     native: Any,

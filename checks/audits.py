@@ -56,17 +56,11 @@ def reconcile(
     counts: dict[str, int],
     slice_label: str,
     explanation: str,
-    at_least: bool = False,
 ) -> dg.AssetCheckResult:
-    """`actual` must equal `expected` within the tolerance; every count goes into the metadata.
-
-    `at_least`: the slice may also hold rows this run did not write (an append keeps earlier
-    appends), so only a shortfall counts as a gap. An upsert is held to equality on purpose: rows
-    it keeps that the source no longer delivers are a divergence worth stopping for.
-    """
+    """`actual` must equal `expected` within the tolerance; every count goes into the metadata."""
     gap = expected - actual
     allowed = tolerance.allowed(expected)
-    passed = gap <= allowed if at_least else abs(gap) <= allowed
+    passed = abs(gap) <= allowed
     return dg.AssetCheckResult(
         check_name=check_name,
         asset_key=asset_key,
@@ -79,7 +73,7 @@ def reconcile(
             "unaccounted_rows": dg.MetadataValue.int(gap),
             "tolerated_rows": dg.MetadataValue.int(allowed),
         },
-        description=None if passed and gap <= 0 else f"{gap} rows unaccounted ({explanation}); tolerance {allowed}",
+        description=None if gap == 0 else f"{gap} rows unaccounted ({explanation}); tolerance {allowed}",
     )
 
 
@@ -121,9 +115,8 @@ def removal_reconciliation(
     committed: int,
     tolerance: Tolerance,
     slice_label: str,
-    write_mode: str = "overwrite",
 ) -> dg.AssetCheckResult:
-    """committed = input - rows removed by named, counted rules (at least that, after an append)."""
+    """committed = input - rows removed by named, counted rules."""
     counts = {
         f"{input_name}_rows": input_rows,
         **{f"removed_{_metadata_name(rule)}": rows for rule, rows in removed.items()},
@@ -138,7 +131,6 @@ def removal_reconciliation(
         counts=counts,
         slice_label=slice_label,
         explanation=f"{input_name} rows minus rows removed by named rules differ from the committed rows",
-        at_least=write_mode == "append",
     )
 
 

@@ -15,7 +15,6 @@ import narwhals as nw
 import pyarrow as pa
 
 from checks.asset_checks import (
-    audit_not_run,
     audit_spec,
     partition_window,
     rule_check_specs,
@@ -358,9 +357,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
             identity=[*contract.primary_key, SOURCE_FILE, SOURCE_LINE],
             partition_column=partition_column,
         )
-        if not published:
-            yield audit_not_run(STAGING_AUDIT, staging_key)
-        else:
+        if published:
             yield removal_reconciliation(
                 check_name=STAGING_AUDIT,
                 asset_key=staging_key,
@@ -370,7 +367,6 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                 committed=committed_rows(lakehouse, identifier, partition_column, window) - before,
                 tolerance=contract.quality.audit_tolerance,
                 slice_label=table_slice(partition_column, window).label,
-                write_mode=contract.write_modes.staging,
             )
 
     return staging_table
@@ -438,9 +434,7 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
             identity=[*contract.primary_key, SOURCE_FILE, SOURCE_LINE],
             partition_column=partition_column,
         )
-        if keeps_rows and not published:
-            yield audit_not_run(MODEL_AUDIT, model_key)
-        elif keeps_rows:
+        if published and keeps_rows:
             yield removal_reconciliation(
                 check_name=MODEL_AUDIT,
                 asset_key=model_key,
@@ -450,7 +444,6 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
                 committed=committed_rows(lakehouse, identifier, partition_column, window) - before,
                 tolerance=contract.quality.audit_tolerance,
                 slice_label=table_slice(partition_column, window).label,
-                write_mode=contract.write_mode,
             )
 
     return model_table
