@@ -9,6 +9,7 @@ JVM and its Python workers) are sampled from outside.
 """
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -96,10 +97,8 @@ def peak_tree_rss(process: subprocess.Popen, interval: float = 0.05) -> tuple[in
                 tree = [parent, *parent.children(recursive=True)]
                 total = 0
                 for member in tree:
-                    try:
+                    with contextlib.suppress(psutil.NoSuchProcess):
                         total += member.memory_info().rss
-                    except psutil.NoSuchProcess:
-                        pass
                 peak = max(peak, total)
             except psutil.NoSuchProcess:
                 return

@@ -130,7 +130,11 @@ def publish(table: Table, plan: CommitPlan, write: Callable[[Transaction], None]
         # Overwriting a partition that holds no rows yet is the normal first write, not a problem.
         warnings.filterwarnings("ignore", "Delete operation did not match any records")
         evolve_and_document(
-            transaction, plan.evolutions, plan.target_schema, request.column_docs or {}, request.properties or {}
+            transaction,
+            plan.evolutions,
+            plan.target_schema,
+            request.column_docs or {},
+            request.properties or {},
         )
         write(transaction)
     table.refresh()
@@ -161,7 +165,9 @@ def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
             )
 
     snapshot_id = publish(table, plan, write)
-    return CommitResult(request.mode, rows_written=data.num_rows, rows_replaced=replaced, snapshot_id=snapshot_id)
+    return CommitResult(
+        request.mode, rows_written=data.num_rows, rows_replaced=replaced, snapshot_id=snapshot_id
+    )
 
 
 def count_rows(table: Table, table_slice: TableSlice) -> int:

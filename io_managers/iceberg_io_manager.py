@@ -66,7 +66,9 @@ def _column_docs(metadata: dict) -> dict[str, str]:
     return {column.name: column.description or "" for column in schema.columns}
 
 
-def _metadata(table: Table, result: CommitResult, table_slice: TableSlice, preview: pd.DataFrame, engine: str) -> dict:
+def _metadata(
+    table: Table, result: CommitResult, table_slice: TableSlice, preview: pd.DataFrame, engine: str
+) -> dict:
     columns = dg.TableSchema(
         columns=[
             dg.TableColumn(name=field.name, type=str(field.field_type), description=field.doc)
@@ -140,7 +142,9 @@ class IcebergIOManager(dg.ConfigurableIOManager):
         else:
             result = commit_with_retries(table, data, request)
             preview = data.slice(0, PREVIEW_ROWS).to_pandas()
-        context.add_output_metadata(_metadata(table, result, table_slice, preview, "spark" if on_spark else "pandas"))
+        context.add_output_metadata(
+            _metadata(table, result, table_slice, preview, "spark" if on_spark else "pandas")
+        )
 
     def load_input(self, context: dg.InputContext):
         upstream = context.upstream_output
@@ -150,13 +154,19 @@ class IcebergIOManager(dg.ConfigurableIOManager):
             table = self.catalog.load().load_table(identifier)
         except NoSuchTableError:
             raise dg.Failure(
-                f"table {identifier} does not exist yet: materialise {context.asset_key.to_user_string()} first"
+                f"table {identifier} does not exist yet: "
+                f"materialise {context.asset_key.to_user_string()} first"
             ) from None
         table_slice = slice_for(context, metadata.get(PARTITION_COLUMN))
         size, records = estimate_slice_bytes(table, table_slice)
         settings = context.definition_metadata or {}
         engine = self.compute.choose(size, settings.get(ENGINE), settings.get(SPARK_THRESHOLD))
-        choice = {"engine": engine, "estimated_bytes": size, "estimated_records": records, "slice": table_slice.label}
+        choice = {
+            "engine": engine,
+            "estimated_bytes": size,
+            "estimated_records": records,
+            "slice": table_slice.label,
+        }
         if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
             # Dagster attaches input metadata to one partition only; a range run logs the choice.
             context.log.info(f"reading {identifier}: {choice}")

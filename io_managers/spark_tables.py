@@ -40,7 +40,10 @@ def arrow_schema_of(frame) -> pa.Schema:
     # Spark's TimestampType is an instant (Iceberg timestamptz); TimestampNTZType is local time.
     return pa.schema(
         [
-            pa.field(f.name, pa.timestamp("us", tz="UTC") if pa.types.is_timestamp(f.type) and f.type.tz else f.type)
+            pa.field(
+                f.name,
+                pa.timestamp("us", tz="UTC") if pa.types.is_timestamp(f.type) and f.type.tz else f.type,
+            )
             for f in schema
         ]
     )
@@ -62,14 +65,18 @@ def read_slice(spark, table: Table, table_slice: TableSlice):
     tasks = list(table.scan(row_filter=table_slice.row_filter(partition_type)).plan_files())
     schema = spark_schema_of(table.schema().as_arrow())
     if any(task.delete_files for task in tasks):
-        raise NotImplementedError(f"{'.'.join(table.name())} has delete files; the Spark path reads copy-on-write tables")
+        raise NotImplementedError(
+            f"{'.'.join(table.name())} has delete files; the Spark path reads copy-on-write tables"
+        )
     if not tasks:
         return spark.createDataFrame([], schema)
     frame = spark.read.option("mergeSchema", "true").parquet(*(task.file.file_path for task in tasks))
     # Columns added after a file was written read as nulls, in the table's order and types.
     frame = frame.select(
         *(
-            (F.col(field.name) if field.name in frame.columns else F.lit(None)).cast(field.dataType).alias(field.name)
+            (F.col(field.name) if field.name in frame.columns else F.lit(None))
+            .cast(field.dataType)
+            .alias(field.name)
             for field in schema.fields
         )
     )
@@ -82,9 +89,7 @@ def _cast_to(frame, target: pa.Schema):
     from pyspark.sql import functions as F
 
     spark_types = {field.name: field.dataType for field in spark_schema_of(target).fields}
-    return frame.select(
-        *(F.col(name).cast(spark_types[name]).alias(name) for name in target.names)
-    )
+    return frame.select(*(F.col(name).cast(spark_types[name]).alias(name) for name in target.names))
 
 
 def _count_checking_window(frame, table_slice: TableSlice, partition_type) -> int:
@@ -94,7 +99,9 @@ def _count_checking_window(frame, table_slice: TableSlice, partition_type) -> in
     if partition_type is None:
         return frame.count()
     inside = F.coalesce(_window_predicate(table_slice, partition_type), F.lit(False))
-    counts = frame.agg(F.count(F.lit(1)).alias("rows"), F.sum((~inside).cast("long")).alias("outside")).first()
+    counts = frame.agg(
+        F.count(F.lit(1)).alias("rows"), F.sum((~inside).cast("long")).alias("outside")
+    ).first()
     if counts["outside"]:
         raise PartitionWindowError(
             f"{counts['outside']} rows have no {table_slice.partition_column!r} or lie outside the partition "
@@ -125,9 +132,9 @@ def _write_files(frame, directory: str, table_slice: TableSlice) -> list[str]:
         # A copy of the partition column names the directory; the column itself stays in the file,
         # so pyiceberg derives each file's partition value from its statistics.
         day = F.to_date(F.col(table_slice.partition_column))
-        frame.withColumn(PARTITION_DIRECTORY_COLUMN, day).repartition(PARTITION_DIRECTORY_COLUMN).write.partitionBy(
+        frame.withColumn(PARTITION_DIRECTORY_COLUMN, day).repartition(
             PARTITION_DIRECTORY_COLUMN
-        ).parquet(directory)
+        ).write.partitionBy(PARTITION_DIRECTORY_COLUMN).parquet(directory)
     else:
         frame.write.parquet(directory)
     return _parquet_files_under(directory)
@@ -141,7 +148,9 @@ def _parquet_files_under(directory: str) -> list[str]:
     except FileNotFoundError:
         return []
     scheme = directory.split("://", 1)[0]
-    return sorted(f"{scheme}://{info.path}" for info in infos if info.is_file and info.path.endswith(".parquet"))
+    return sorted(
+        f"{scheme}://{info.path}" for info in infos if info.is_file and info.path.endswith(".parquet")
+    )
 
 
 def _remove_directory(directory: str) -> None:
@@ -204,4 +213,3 @@ def to_spark(spark, data: pa.Table):
     if data.num_rows == 0:
         return spark.createDataFrame([], spark_schema_of(data.schema))
     return spark.createDataFrame(data)
-

@@ -12,7 +12,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Tag, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lakehouse_assets.quality_contract import FileChecks, Quality
 
@@ -250,7 +260,9 @@ class DatasetContract(_Strict):
         # rules check the staged table, so they must name its columns
         unknown_rule_columns = sorted(self.quality.columns() - set(staged))
         if unknown_rule_columns:
-            raise ValueError(f"quality.rules: {unknown_rule_columns} are not staged columns (have {sorted(staged)})")
+            raise ValueError(
+                f"quality.rules: {unknown_rule_columns} are not staged columns (have {sorted(staged)})"
+            )
         return self
 
     @property
@@ -325,7 +337,9 @@ class ModelContract(_Strict):
             raise ValueError("function must be `module:function`")
         for step in self.steps:
             if isinstance(step, LookupStep) and step.lookup.input not in self.inputs:
-                raise ValueError(f"lookup input {step.lookup.input!r} is not one of inputs {list(self.inputs)}")
+                raise ValueError(
+                    f"lookup input {step.lookup.input!r} is not one of inputs {list(self.inputs)}"
+                )
         if self.write_mode == "upsert" and not self.primary_key:
             raise ValueError("write_mode upsert needs a primary_key")
         return self
@@ -343,7 +357,11 @@ def _format_errors(path: Path, error: ValidationError) -> str:
     lines = [f"{path}: invalid contract"]
     for item in error.errors():
         # a step's tag and its field carry the same name: show it once
-        parts = [str(part) for index, part in enumerate(item["loc"]) if index == 0 or part != item["loc"][index - 1]]
+        parts = [
+            str(part)
+            for index, part in enumerate(item["loc"])
+            if index == 0 or part != item["loc"][index - 1]
+        ]
         location = ".".join(parts) or "(top level)"
         lines.append(f"  - {location}: {item['msg']} (got {item.get('input')!r})")
     return "\n".join(lines)
@@ -364,7 +382,9 @@ def load_contract(path: Path) -> Contract:
 
 
 def load_contracts(*directories: Path) -> list[Contract]:
-    contracts = [load_contract(path) for directory in directories for path in sorted(directory.glob("*.yaml"))]
+    contracts = [
+        load_contract(path) for directory in directories for path in sorted(directory.glob("*.yaml"))
+    ]
     seen: dict[tuple[str, str], int] = {}
     for contract in contracts:
         layers = ("landing", "raw", "staging") if isinstance(contract, DatasetContract) else (contract.layer,)

@@ -51,9 +51,13 @@ def build_resources(settings: Settings) -> dict:
             recipients=list(aws.notify_to),
             ledger_uri=aws.notify_ledger_uri,
         )
-    spark = SparkResource(master=settings.spark_master, remote=settings.spark_remote, conf=settings.spark_conf)
+    spark = SparkResource(
+        master=settings.spark_master, remote=settings.spark_remote, conf=settings.spark_conf
+    )
     threshold = settings.spark_threshold_bytes
-    compute = ComputeResource(spark=spark, **({} if threshold is None else {"spark_threshold_bytes": threshold}))
+    compute = ComputeResource(
+        spark=spark, **({} if threshold is None else {"spark_threshold_bytes": threshold})
+    )
     return {
         "catalog": catalog,
         "compute": compute,

@@ -43,7 +43,7 @@ def _days(start: dt.date, end: dt.date) -> Iterator[dt.date]:
 
 
 def write_demo_landing(storage: LandingStorage, start: dt.date, end: dt.date) -> dict[str, int]:
-    """Write daily files for start..end (inclusive) and the reference files; identical files are left alone."""
+    """Daily files for start..end (inclusive) and the reference files; identical files are left alone."""
     if end < start:
         raise ValueError(f"--end {end} is before --start {start}")
     counts = {"written": 0, "unchanged": 0}

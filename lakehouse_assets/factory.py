@@ -47,24 +47,24 @@ from lakehouse_assets.contract_model import (
     ModelContract,
     Partitioning,
 )
+from lakehouse_assets.file_checks import file_name_problem
 from lakehouse_assets.landing import (
     FILE_DATE,
     LINEAGE_COLUMNS,
     LINEAGE_DESCRIPTIONS,
     LINEAGE_TYPES,
-    SOURCE_FILE,
-    SOURCE_LINE,
     ROW_ERROR,
     ROW_ERROR_DESCRIPTION,
+    SOURCE_FILE,
+    SOURCE_LINE,
     LandingFileError,
     empty_landing_table,
     read_landed_file,
 )
-from lakehouse_assets.file_checks import file_name_problem
 from lakehouse_assets.policies import backfill_policy_for, table_pool
 from lakehouse_assets.raw import REJECT_DESCRIPTIONS, arrow_type, type_landing_rows
-from lakehouse_assets.transforms import apply_model_steps, apply_staging_steps, row_count
 from lakehouse_assets.spark_layers import landing_on_spark, raw_on_spark
+from lakehouse_assets.transforms import apply_model_steps, apply_staging_steps, row_count
 from resources.catalog import IcebergCatalogResource
 from resources.compute import ComputeResource, is_spark_frame
 from resources.landing_storage import LandingStorage
@@ -225,12 +225,18 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         findings: dict[str, list[str]] = {}
         tables = [
             read_landed_file(
-                landing_storage.read_bytes(file.key), file, contract, loaded_at, findings.setdefault(file.key, [])
+                landing_storage.read_bytes(file.key),
+                file,
+                contract,
+                loaded_at,
+                findings.setdefault(file.key, []),
             )
             for file in files
         ]
         # what the contract's file checks accepted (a stripped BOM, flagged rows, ...)
-        metadata["file_findings"] = dg.MetadataValue.json({key: found for key, found in findings.items() if found})
+        metadata["file_findings"] = dg.MetadataValue.json(
+            {key: found for key, found in findings.items() if found}
+        )
         context.add_output_metadata(metadata)
         return pa.concat_tables(tables) if tables else empty_landing_table(contract)
 
@@ -388,7 +394,11 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
     # aggregates and Python functions change the grain, so no count reconciles there.
     keeps_rows = function is None and not any(isinstance(step, AggregateStep) for step in contract.steps)
     audits = (
-        [audit_spec(MODEL_AUDIT, model_key, "rows = input rows - rows removed by named rules", [primary_input_key])]
+        [
+            audit_spec(
+                MODEL_AUDIT, model_key, "rows = input rows - rows removed by named rules", [primary_input_key]
+            )
+        ]
         if keeps_rows
         else []
     )
@@ -455,7 +465,9 @@ def align_engines(compute: ComputeResource, frames: dict) -> dict:
         return frames
     spark = compute.session()
     return {
-        alias: frame if is_spark_frame(frame) else to_spark(spark, pa.Table.from_pandas(frame, preserve_index=False))
+        alias: frame
+        if is_spark_frame(frame)
+        else to_spark(spark, pa.Table.from_pandas(frame, preserve_index=False))
         for alias, frame in frames.items()
     }
 
@@ -464,7 +476,11 @@ def build_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
     assets = []
     for contract in contracts:
         if isinstance(contract, DatasetContract):
-            assets += [build_landing_asset(contract), build_raw_asset(contract), build_staging_asset(contract)]
+            assets += [
+                build_landing_asset(contract),
+                build_raw_asset(contract),
+                build_staging_asset(contract),
+            ]
         else:
             assets.append(build_model_asset(contract))
     return assets

@@ -105,13 +105,18 @@ def read_landed_file(
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise LandingFileError(
-            f"{file.key}: line {line}, byte {exc.start}: {data[exc.start:exc.start + 1]!r} is not valid "
-            f"{options.encoding}; re-export the file in {options.encoding} or declare its encoding in the contract"
+            f"{file.key}: line {line}, byte {exc.start}: {data[exc.start : exc.start + 1]!r} is not valid "
+            f"{options.encoding}; re-export the file in {options.encoding} "
+            "or declare its encoding in the contract"
         ) from None
     # A byte-order mark would otherwise become part of the first column's name.
     text = text.removeprefix("\ufeff")
     header = _header(text, contract, file.key, findings)
-    utf8 = data if options.encoding.lower().replace("-", "") == "utf8" and not data.startswith(b"\xef\xbb\xbf") else text.encode()
+    utf8 = (
+        data
+        if options.encoding.lower().replace("-", "") == "utf8" and not data.startswith(b"\xef\xbb\xbf")
+        else text.encode()
+    )
     if not utf8.endswith(b"\n"):
         # Otherwise a quote left open on the last line would end quietly at the end of the file.
         utf8 += b"\n"
@@ -121,10 +126,9 @@ def read_landed_file(
 
     def reject_row(row: pacsv.InvalidRow) -> str:
         invalid.append(row)
+        problem = f"{row.actual_columns} fields, expected {row.expected_columns}: {row.text[:80]!r}"
         bad_rows.append(
-            f"line {row.number}: {row.actual_columns} fields, expected {row.expected_columns}: {row.text[:80]!r}"
-            if row.number is not None and row.number >= 0
-            else f"{row.actual_columns} fields, expected {row.expected_columns}: {row.text[:80]!r}"
+            f"line {row.number}: {problem}" if row.number is not None and row.number >= 0 else problem
         )
         return "skip"
 
@@ -133,7 +137,9 @@ def read_landed_file(
             io.BytesIO(utf8),
             read_options=pacsv.ReadOptions(
                 # Only the serial reader tells the invalid-row handler the row's line number.
-                column_names=header, skip_rows=1 if options.header else 0, use_threads=False
+                column_names=header,
+                skip_rows=1 if options.header else 0,
+                use_threads=False,
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=options.delimiter,

@@ -78,7 +78,9 @@ def load_settings() -> Settings:
     home = Path(os.environ.get("LAKEHOUSE_HOME", PROJECT_ROOT / ".lakehouse")).resolve()
     spark = _spark_settings()
     if env == "local":
-        return Settings(env=env, home=home, deployment=os.environ.get("LAKEHOUSE_DEPLOYMENT", "local"), **spark)
+        return Settings(
+            env=env, home=home, deployment=os.environ.get("LAKEHOUSE_DEPLOYMENT", "local"), **spark
+        )
     aws = _aws_settings()
     deployment = os.environ.get("LAKEHOUSE_DEPLOYMENT") or aws.glue_database_prefix.strip("_") or "aws"
     return Settings(

@@ -111,18 +111,13 @@ def mask_columns(frame: Frame, columns: list[str], method: str) -> Frame:
     return nw.from_native(native)
 
 
-def lookup(
-    frame: Frame, reference: Frame, match: dict[str, str], columns: dict[str, str]
-) -> Frame:
+def lookup(frame: Frame, reference: Frame, match: dict[str, str], columns: dict[str, str]) -> Frame:
     """Left join that never drops or multiplies a row: the reference side is made unique on its keys."""
     join_keys = {right: f"__lookup_key_{index}" for index, right in enumerate(match.values())}
-    right = (
-        reference.select(
-            *(nw.col(right).alias(alias) for right, alias in join_keys.items()),
-            *(nw.col(source).alias(target) for source, target in columns.items()),
-        )
-        .unique(subset=list(join_keys.values()), keep="any")
-    )
+    right = reference.select(
+        *(nw.col(right).alias(alias) for right, alias in join_keys.items()),
+        *(nw.col(source).alias(target) for source, target in columns.items()),
+    ).unique(subset=list(join_keys.values()), keep="any")
     joined = frame.join(right, how="left", left_on=list(match), right_on=list(join_keys.values()))
     return joined.drop(*(alias for alias in join_keys.values() if alias in joined.columns))
 
@@ -157,19 +152,13 @@ def aggregate(frame: Frame, by: list[str], metrics: dict[str, Any]) -> Frame:
     # Integer sums widen to 64 bits on every engine (pandas would keep int32 and could overflow).
     schema = frame.collect_schema()
     widened = [
-        name
-        for name, metric in metrics.items()
-        if metric.fn == "sum" and schema[metric.column].is_integer()
+        name for name, metric in metrics.items() if metric.fn == "sum" and schema[metric.column].is_integer()
     ]
     result = frame.group_by(*by).agg(*simple)
     if derived:
         result = result.with_columns(*derived)
     counts = [name for name, metric in metrics.items() if metric.fn.startswith("count")] + widened
-    return (
-        result.with_columns(nw.col(name).cast(nw.Int64) for name in counts)
-        .select(*by, *metrics)
-        .sort(*by)
-    )
+    return result.with_columns(nw.col(name).cast(nw.Int64) for name in counts).select(*by, *metrics).sort(*by)
 
 
 def apply_model_steps(

@@ -44,12 +44,27 @@ def test_the_shipped_contracts_load():
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda t: t.replace("type: timestamptz", "type: datetime"), r"columns\.2\.type: .*unknown type 'datetime'"),
+        (
+            lambda t: t.replace("type: timestamptz", "type: datetime"),
+            r"columns\.2\.type: .*unknown type 'datetime'",
+        ),
         (lambda t: t.replace("description: Meter readings\n", ""), r"description: Field required"),
-        (lambda t: t.replace("[meter_id, read_date]", "[meter_id, nope]"), r"primary_key: \['nope'\] are not staged"),
-        (lambda t: t.replace("year: meter_id", "yeer: meter_id"), r"staging\.0\.derive_date\.yeer: Extra inputs"),
-        (lambda t: t.replace("start: 2024-01-01", "start: someday"), r"partitioning\.start: Input should be a valid date"),
-        (lambda t: t.replace("{column: read_date, start", "{column: read_at_day, start"), r"partitioning\.column 'read_at_day'"),
+        (
+            lambda t: t.replace("[meter_id, read_date]", "[meter_id, nope]"),
+            r"primary_key: \['nope'\] are not staged",
+        ),
+        (
+            lambda t: t.replace("year: meter_id", "yeer: meter_id"),
+            r"staging\.0\.derive_date\.yeer: Extra inputs",
+        ),
+        (
+            lambda t: t.replace("start: 2024-01-01", "start: someday"),
+            r"partitioning\.start: Input should be a valid date",
+        ),
+        (
+            lambda t: t.replace("{column: read_date, start", "{column: read_at_day, start"),
+            r"partitioning\.column 'read_at_day'",
+        ),
         (lambda t: t.replace("(?P<date>", "(?P<day>"), r"file_date_pattern: .*named group"),
         (lambda t: t + "  - mask: {columns: [secret]}\n", r"names unknown columns \['secret'\]"),
         (lambda t: t.replace("name: meters", "name: Meters!"), r"name: String should match pattern"),

@@ -27,7 +27,9 @@ def test_assets_are_grouped_by_layer_documented_and_owned(settings):
         assert node.owners
         assert "iceberg" in node.kinds
     flights = graph.get(dg.AssetKey(["staging", "flights"]))
-    columns = {column.name: column.description for column in flights.metadata["dagster/column_schema"].columns}
+    columns = {
+        column.name: column.description for column in flights.metadata["dagster/column_schema"].columns
+    }
     assert columns["dep_delay"] == "Departure delay in minutes; negative is early"
 
 
@@ -57,7 +59,9 @@ def test_raw_carries_the_landing_reconciliation_audit(settings):
 def test_contract_rules_are_checks_on_their_tables_and_error_rules_block(settings):
     graph = defs().resolve_asset_graph()
     flights = dg.AssetKey(["staging", "flights"])
-    staging = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys if key.asset_key == flights}
+    staging = {
+        key.name: graph.get_check_spec(key) for key in graph.asset_check_keys if key.asset_key == flights
+    }
     assert staging["references__carrier"].blocking
     assert not staging["references__dest"].blocking
     assert staging["cancelled_flights_have_no_times"].blocking

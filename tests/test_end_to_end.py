@@ -88,9 +88,17 @@ def test_carrier_daily_stats_match_figures_recomputed_from_the_source(lakehouse,
         .reset_index()
         .sort_values(["flight_date", "carrier"], ignore_index=True)
     )
-    actual = scan(catalog, "output.carrier_daily_stats").sort_values(["flight_date", "carrier"], ignore_index=True)
+    actual = scan(catalog, "output.carrier_daily_stats").sort_values(
+        ["flight_date", "carrier"], ignore_index=True
+    )
     assert list(actual.columns) == [
-        "flight_date", "carrier", "carrier_name", "flights", "cancelled", "avg_dep_delay_min", "avg_arr_delay_min",
+        "flight_date",
+        "carrier",
+        "carrier_name",
+        "flights",
+        "cancelled",
+        "avg_dep_delay_min",
+        "avg_arr_delay_min",
     ]
     pd.testing.assert_frame_equal(
         actual.drop(columns="carrier_name"), expected, check_dtype=False, check_exact=False, rtol=1e-9
@@ -99,13 +107,19 @@ def test_carrier_daily_stats_match_figures_recomputed_from_the_source(lakehouse,
 
 
 def test_rematerialising_a_day_leaves_the_same_rows(lakehouse, resources, assets, catalog):
-    before = {name: len(scan(catalog, name)) for name in ("landing.flights", "staging.flights", "common.flights")}
-    stats = scan(catalog, "output.carrier_daily_stats").sort_values(["flight_date", "carrier"], ignore_index=True)
+    before = {
+        name: len(scan(catalog, name)) for name in ("landing.flights", "staging.flights", "common.flights")
+    }
+    stats = scan(catalog, "output.carrier_daily_stats").sort_values(
+        ["flight_date", "carrier"], ignore_index=True
+    )
     partitioned = [key for asset in assets if asset.partitions_def is not None for key in asset.keys]
     assert materialize_partitions(assets, resources, "2013-01-02", selection=partitioned).success
     after = {name: len(scan(catalog, name)) for name in before}
     assert after == before
-    again = scan(catalog, "output.carrier_daily_stats").sort_values(["flight_date", "carrier"], ignore_index=True)
+    again = scan(catalog, "output.carrier_daily_stats").sort_values(
+        ["flight_date", "carrier"], ignore_index=True
+    )
     pd.testing.assert_frame_equal(again, stats)
 
 
@@ -126,7 +140,11 @@ def test_bad_rows_are_quarantined_and_audited(lakehouse, resources, assets, cata
         return lines
 
     _rewrite_landed(lakehouse, "flights/flights_2013-01-02.csv", corrupt)
-    selection = [dg.AssetKey(["landing", "flights"]), dg.AssetKey(["raw", "flights"]), dg.AssetKey(["raw", "flights_rejects"])]
+    selection = [
+        dg.AssetKey(["landing", "flights"]),
+        dg.AssetKey(["raw", "flights"]),
+        dg.AssetKey(["raw", "flights_rejects"]),
+    ]
     result = materialize_partitions(assets, resources, "2013-01-02", selection=selection)
     rejects = scan(catalog, "raw.flights_rejects").sort_values("_source_line", ignore_index=True)
     assert rejects._source_line.tolist() == [5, 10]
@@ -148,8 +166,14 @@ def test_bad_rows_are_quarantined_and_audited(lakehouse, resources, assets, cata
 def test_an_unreadable_file_fails_landing_and_changes_nothing(lakehouse, resources, assets, catalog):
     landing = catalog.load_table("landing.flights")
     snapshot = landing.current_snapshot().snapshot_id
-    _rewrite_landed(lakehouse, "flights/flights_2013-01-03.csv", lambda lines: [lines[0] + ",carrier", *lines[1:]])
-    with pytest.raises(LandingFileError, match=r"flights/flights_2013-01-03.csv: header .* repeated columns \['carrier'\]"):
-        materialize_partitions(assets, resources, "2013-01-03", selection=[dg.AssetKey(["landing", "flights"])])
+    _rewrite_landed(
+        lakehouse, "flights/flights_2013-01-03.csv", lambda lines: [lines[0] + ",carrier", *lines[1:]]
+    )
+    with pytest.raises(
+        LandingFileError, match=r"flights/flights_2013-01-03.csv: header .* repeated columns \['carrier'\]"
+    ):
+        materialize_partitions(
+            assets, resources, "2013-01-03", selection=[dg.AssetKey(["landing", "flights"])]
+        )
     landing.refresh()
     assert landing.current_snapshot().snapshot_id == snapshot

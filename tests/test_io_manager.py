@@ -50,12 +50,19 @@ def table_asset(mode: str, produce, *, key=("staging", "readings"), partitions=D
 
 
 def rows(catalog, identifier="staging.readings") -> pd.DataFrame:
-    return catalog.load_table(identifier).scan().to_pandas().sort_values(["reading_date", "sensor"], ignore_index=True)
+    return (
+        catalog.load_table(identifier)
+        .scan()
+        .to_pandas()
+        .sort_values(["reading_date", "sensor"], ignore_index=True)
+    )
 
 
 def test_overwrite_replaces_exactly_the_partition_and_is_idempotent(resources, catalog):
     values = {"2024-03-01": (1, 2, 3), "2024-03-02": (4, 5)}
-    asset = table_asset("overwrite", lambda context: readings(context.partition_key, *values[context.partition_key]))
+    asset = table_asset(
+        "overwrite", lambda context: readings(context.partition_key, *values[context.partition_key])
+    )
     for key in ("2024-03-01", "2024-03-02", "2024-03-01", "2024-03-01"):
         assert materialize_partitions([asset], resources, key).success
     table = rows(catalog)
@@ -85,7 +92,9 @@ def test_a_range_run_writes_every_partition_of_the_window(resources, catalog):
 
 
 def test_rows_outside_the_partition_raise_a_clear_error(resources, catalog):
-    assert materialize_partitions([table_asset("overwrite", lambda c: readings("2024-03-01", 1))], resources, "2024-03-01").success
+    assert materialize_partitions(
+        [table_asset("overwrite", lambda c: readings("2024-03-01", 1))], resources, "2024-03-01"
+    ).success
     bad = table_asset("overwrite", lambda context: readings("2024-03-02", 7))
     with pytest.raises(PartitionWindowError, match=r"1 rows lie outside the partition 2024-03-01"):
         materialize_partitions([bad], resources, "2024-03-01")
@@ -102,7 +111,9 @@ def test_append_adds_rows_but_a_repeated_run_does_not(resources, catalog):
     from io_managers.commits import WriteRequest, commit
     from io_managers.slices import TableSlice
 
-    window = TableSlice("reading_date", dt.datetime(2024, 3, 1, tzinfo=dt.UTC), dt.datetime(2024, 3, 2, tzinfo=dt.UTC))
+    window = TableSlice(
+        "reading_date", dt.datetime(2024, 3, 1, tzinfo=dt.UTC), dt.datetime(2024, 3, 2, tzinfo=dt.UTC)
+    )
     request = WriteRequest(mode="append", slice=window, run_id="retried-run")
     data = pa.Table.from_pandas(readings("2024-03-01", 5), preserve_index=False)
     first = commit(table, data, request)
@@ -158,7 +169,9 @@ def test_schema_evolves_additively_and_keeps_foreign_properties_and_docs(resourc
     )
     asset = table_asset("overwrite", lambda context: next(frames))
     assert materialize_partitions([asset], resources, "2024-03-01").success
-    catalog.load_table("staging.readings").transaction().set_properties({"owner.team": "energy"}).commit_transaction()
+    catalog.load_table("staging.readings").transaction().set_properties(
+        {"owner.team": "energy"}
+    ).commit_transaction()
     assert materialize_partitions([asset], resources, "2024-03-02").success
 
     table = catalog.load_table("staging.readings")
@@ -205,13 +218,19 @@ def test_downstream_reads_its_partition_as_a_pandas_frame(resources, catalog):
     upstream = table_asset("overwrite", lambda context: readings(context.partition_key, 1, 2))
     seen = {}
 
-    @dg.asset(key=["output", "readings_seen"], partitions_def=DAYS, ins={"source": dg.AssetIn(key=["staging", "readings"])})
+    @dg.asset(
+        key=["output", "readings_seen"],
+        partitions_def=DAYS,
+        ins={"source": dg.AssetIn(key=["staging", "readings"])},
+    )
     def downstream(source: pd.DataFrame) -> None:
         seen["frame"] = source
 
     for key in ("2024-03-01", "2024-03-02"):
         assert materialize_partitions([upstream], resources, key).success
-    assert materialize_partitions([upstream, downstream], resources, "2024-03-02", selection=[downstream]).success
+    assert materialize_partitions(
+        [upstream, downstream], resources, "2024-03-02", selection=[downstream]
+    ).success
     frame = seen["frame"]
     assert isinstance(frame, pd.DataFrame)
     assert frame.reading_date.unique().tolist() == [dt.date(2024, 3, 2)]

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from pyspark.sql import functions as F
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
+from pyspark.sql import functions as F
 
 from io_managers.commits import UpsertKeyError, WriteRequest
 from io_managers.slices import PartitionWindowError, TableSlice
