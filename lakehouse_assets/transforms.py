@@ -87,8 +87,17 @@ def apply_staging_steps(frame: Frame, steps: list[StagingStep]) -> tuple[Frame, 
 
 def deduplicate_latest(frame: Frame, keys: list[str], latest_by: str) -> Frame:
     """One row per key: the greatest `latest_by`; ties go to the last file and line, on every engine."""
-    for column in (latest_by, *(name for name in LINEAGE_TIE_BREAKERS if name in frame.columns)):
-        frame = frame.filter(nw.col(column) == nw.col(column).max().over(*keys))
+    order = [latest_by, *(name for name in LINEAGE_TIE_BREAKERS if name in frame.columns)]
+    if isinstance(frame, nw.DataFrame):
+        # Eager frames: one sort beats grouped window maxima (pandas' Arrow-backed groupby
+        # transforms took 8 s for 94k rows; the sort takes well under one).
+        return frame.sort(order, descending=True, nulls_last=True).unique(
+            subset=keys, keep="first", maintain_order=True
+        )
+    for column in order:
+        greatest = nw.col(column).max().over(*keys)
+        # a key whose values are all null keeps its rows for the next tie-breaker, as the sort does
+        frame = frame.filter((nw.col(column) == greatest) | greatest.is_null())
     return frame.unique(subset=keys, keep="any")
 
 

@@ -8,6 +8,7 @@ same rows, same types, same partition layout.
 import datetime as dt
 
 import dagster as dg
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -244,3 +245,26 @@ def test_the_example_gives_identical_tables_with_the_threshold_at_zero_and_at_it
         assert materialize_partitions(assets, resources, "2013-01-02", selection=dated).success
     tables = assert_same_tables(*homes)
     assert len(tables) == 22
+
+
+def test_deduplication_keeps_the_same_row_on_both_engines_with_nulls_and_ties():
+    import narwhals as nw
+
+    from lakehouse_assets.transforms import deduplicate_latest
+
+    rows = pa.table(
+        {
+            "key": ["a", "a", "b", "b", "c", "c", "d"],
+            "loaded": [1, 2, None, None, 5, 5, None],
+            "_source_file": ["f1", "f1", "f1", "f2", "f1", "f1", "f1"],
+            "_source_line": [2, 3, 4, 2, 7, 6, 9],
+        }
+    )
+    on_pandas = deduplicate_latest(
+        nw.from_native(rows.to_pandas(types_mapper=pd.ArrowDtype)), ["key"], "loaded"
+    )
+    spark = SPARK.session()
+    on_spark = deduplicate_latest(nw.from_native(spark.createDataFrame(rows)), ["key"], "loaded")
+    kept_pandas = sorted(on_pandas.select("key", "_source_file", "_source_line").rows())
+    kept_spark = sorted(on_spark.select("key", "_source_file", "_source_line").collect().rows())
+    assert kept_pandas == kept_spark == [("a", "f1", 3), ("b", "f2", 2), ("c", "f1", 7), ("d", "f1", 9)]
