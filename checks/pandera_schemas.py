@@ -82,6 +82,9 @@ class SparkTally:
         return self.counts(frame).get(rule.name, 1) == 0
 
 
+PANDERA_FAILURE_CASES = 5
+
+
 def pandas_schema(rules: list[CompiledRule]):
     import pandera.pandas as pap
 
@@ -93,6 +96,9 @@ def pandas_schema(rules: list[CompiledRule]):
             name=rule.name,
             error=rule.description,
             ignore_na=False,
+            # counts and samples are taken separately; pandera reshaping every failing row of a
+            # warn rule took 8.7 s of 9.6 s on a 94k-row partition
+            n_failure_cases=PANDERA_FAILURE_CASES,
         )
         for rule in rules
     ]
