@@ -8,8 +8,8 @@ from resources.spark import SparkResource
 
 Engine = Literal["pandas", "spark"]
 # On a 2-core, 24 GiB machine (bench/ENGINES.md) pandas is faster at every size measured, but its
-# peak memory grows ~36x the CSV size (3.2 GiB at 89 MiB) while Spark's stays near its fixed 2 GiB:
-# 128 MiB keeps a pandas partition under ~5 GiB. Table inputs are measured in Parquet bytes.
+# peak memory grows ~24x the CSV size (2 GiB at 85 MiB) while Spark's stays near its fixed 2 GiB
+# heap: 128 MiB keeps a pandas partition near 3 GiB. Table inputs are measured in Parquet bytes.
 DEFAULT_SPARK_THRESHOLD_BYTES = 128 * 1024 * 1024
 
 
