@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import alternate, child_env, fmt_list, fmt_s, log, run_child
+from harness import alternate, child_env, fmt_list, fmt_s, run_child
 
 HERE = Path(__file__).resolve()
 YEAR = (dt.date(2013, 1, 1), dt.date(2013, 12, 31))
@@ -38,7 +38,6 @@ def child_run(selection: str, start: str | None, end: str | None) -> dict:
     started = time.perf_counter()
     import dagster as dg
     from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-
     from lakehouse_assets.definitions import defs
 
     # How much of a run is the local instance writing its event log (SQLite, one commit per event).
@@ -71,16 +70,25 @@ def child_run(selection: str, start: str | None, end: str | None) -> dict:
             instance=instance,
         )
     checks = [event.passed for event in result.get_asset_check_evaluations()]
-    return {"seconds": time.perf_counter() - loaded, "load_s": loaded - started, "success": result.success,
-            "checks_passed": sum(checks), "checks": len(checks), "event_log_s": event_log["seconds"],
-            "events": event_log["events"]}
+    return {
+        "seconds": time.perf_counter() - loaded,
+        "load_s": loaded - started,
+        "success": result.success,
+        "checks_passed": sum(checks),
+        "checks": len(checks),
+        "event_log_s": event_log["seconds"],
+        "events": event_log["events"],
+    }
 
 
 def run(quick: bool = False, repeats: int | None = None) -> dict:
     import os
 
-    end = dt.date.fromisoformat(os.environ["LAKEHOUSE_BENCH_BACKFILL_END"]) if os.environ.get(
-        "LAKEHOUSE_BENCH_BACKFILL_END") else (dt.date(2013, 1, 10) if quick else YEAR[1])
+    end = (
+        dt.date.fromisoformat(os.environ["LAKEHOUSE_BENCH_BACKFILL_END"])
+        if os.environ.get("LAKEHOUSE_BENCH_BACKFILL_END")
+        else (dt.date(2013, 1, 10) if quick else YEAR[1])
+    )
     start = YEAR[0]
     repeats = repeats or (1 if quick else 2)
     runs = months(start, end)
@@ -91,8 +99,11 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
         from resources.landing_storage import LocalLandingStorage
 
         write_demo_landing(LocalLandingStorage(root=str(home / "landing")), start, end)
-        env = child_env(LAKEHOUSE_HOME=str(home), DAGSTER_HOME=str(work / "dagster"),
-                        LAKEHOUSE_SPARK_THRESHOLD_BYTES=str(1 << 50))
+        env = child_env(
+            LAKEHOUSE_HOME=str(home),
+            DAGSTER_HOME=str(work / "dagster"),
+            LAKEHOUSE_SPARK_THRESHOLD_BYTES=str(1 << 50),
+        )
         (work / "dagster").mkdir()
         (work / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         details: dict[str, list] = {}
@@ -118,13 +129,30 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
                 event_s += result.data["event_log_s"]
                 per_run.append(round(result.wall_s, 1))
             details.setdefault("ours", []).append({"runs": per_run, "inside_runs_s": inner})
-            return total, {"inside_runs_s": inner, "runs_s": per_run, "events": events, "event_log_s": event_s}
+            return total, {
+                "inside_runs_s": inner,
+                "runs_s": per_run,
+                "events": events,
+                "event_log_s": event_s,
+            }
 
         def plain():
             out = work / "plain"
             shutil.rmtree(out, ignore_errors=True)
-            result = run_child([sys.executable, str(HERE.parent / "plain_pandas.py"), str(home / "landing"), str(out),
-                                "--start", str(start), "--end", str(end)], env=env, timeout=1200)
+            result = run_child(
+                [
+                    sys.executable,
+                    str(HERE.parent / "plain_pandas.py"),
+                    str(home / "landing"),
+                    str(out),
+                    "--start",
+                    str(start),
+                    "--end",
+                    str(end),
+                ],
+                env=env,
+                timeout=1200,
+            )
             details.setdefault("plain", []).append(result.data)
             return result.wall_s, result.data
 
@@ -139,22 +167,28 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
     rows = pairs.extra["plain pandas"][-1].get("rows", {})
     days = (end - start).days + 1
     markdown = f"""
-{start}..{end} ({days} days, {rows.get('flights', {}).get('landing', 0):,} flights, {rows.get('weather', {}).get('landing', 0):,}
+{start}..{end} ({days} days, {rows.get("flights", {}).get("landing", 0):,} flights, {rows.get("weather", {}).get("landing", 0):,}
 weather rows) plus the three reference tables, landing to output. Ours: {len(runs) + 1} runs (reference tables,
 then one per month), each a process. {repeats} repetitions, alternating.
 
 | variant | median wall s | inside the runs s (no process start-up, no imports) | of which Dagster event log s (events) | runs s |
 |---|---:|---:|---:|---|
-| ours | {fmt_s(pairs.median('ours'))} | {fmt_s(inner)} | {fmt_s(event_s)} ({events:,}) | {fmt_list(pairs.runs['ours'], 1)} |
-| plain pandas | {fmt_s(pairs.median('plain pandas'))} | {fmt_s(plain_inner)} | - | {fmt_list(pairs.runs['plain pandas'], 1)} |
+| ours | {fmt_s(pairs.median("ours"))} | {fmt_s(inner)} | {fmt_s(event_s)} ({events:,}) | {fmt_list(pairs.runs["ours"], 1)} |
+| plain pandas | {fmt_s(pairs.median("plain pandas"))} | {fmt_s(plain_inner)} | - | {fmt_list(pairs.runs["plain pandas"], 1)} |
 
-- ours / plain pandas, per pair: {fmt_list(pairs.ratios('ours', 'plain pandas'))} -> median **{ratio:.2f}x** (target <= 3x)
-- wall time of each of our runs (last repetition; reference run first): {', '.join(map(str, pairs.extra['ours'][-1]['runs_s']))}
+- ours / plain pandas, per pair: {fmt_list(pairs.ratios("ours", "plain pandas"))} -> median **{ratio:.2f}x** (target <= 3x)
+- wall time of each of our runs (last repetition; reference run first): {", ".join(map(str, pairs.extra["ours"][-1]["runs_s"]))}
 """
     return {
         "markdown": markdown,
-        "headlines": [{"case": f"4 backfill {days} days vs plain pandas", "measured": f"{ratio:.2f}x",
-                       "target": "<= 3x", "ok": ratio <= 3}],
+        "headlines": [
+            {
+                "case": f"4 backfill {days} days vs plain pandas",
+                "measured": f"{ratio:.2f}x",
+                "target": "<= 3x",
+                "ok": ratio <= 3,
+            }
+        ],
         "raw": {"runs": pairs.runs, "extra": pairs.extra, "details": details},
     }
 

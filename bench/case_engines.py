@@ -9,9 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from harness import REPO, log
-
 import engines
+from harness import REPO, log
 
 HERE = Path(__file__).resolve()
 
@@ -44,8 +43,14 @@ From `bench/engines.py` (one run per cell; memory is not noisy the way time is):
 """
     return {
         "markdown": markdown,
-        "headlines": [{"case": f"6 Spark peak memory {scales[-1]}x vs {scales[0]}x", "measured": f"{growth:.2f}x",
-                       "target": "flat (<= 1.25x)", "ok": growth <= 1.25}],
+        "headlines": [
+            {
+                "case": f"6 Spark peak memory {scales[-1]}x vs {scales[0]}x",
+                "measured": f"{growth:.2f}x",
+                "target": "flat (<= 1.25x)",
+                "ok": growth <= 1.25,
+            }
+        ],
         "raw": {"results": results},
     }
 

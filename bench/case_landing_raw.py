@@ -38,13 +38,13 @@ def csv_name(day: dt.date) -> str:
 def prepare(work: Path, target_rows: int) -> dict:
     """The scaled CSV, a small warm-up CSV, and the typed frames as Parquet for the write-only variants."""
     import pyarrow.parquet as pq
-
-    from engines import write_scaled_day
     from lakehouse_assets.contract_model import load_contracts
     from lakehouse_assets.definitions import CONTRACT_DIRS
     from lakehouse_assets.landing import read_landed_file
     from lakehouse_assets.raw import type_landing_rows
     from resources.landing_storage import LandedFile
+
+    from engines import write_scaled_day
 
     landing = work / "landing"
     write_scaled_day(landing, 1)
@@ -61,7 +61,9 @@ def prepare(work: Path, target_rows: int) -> dict:
     for day, name in ((DAY, "typed.parquet"), (WARMUP_DAY, "warmup.parquet")):
         path = landing / csv_name(day)
         data = path.read_bytes()
-        file = LandedFile(key=csv_name(day), size=len(data), checksum=hashlib.md5(data, usedforsecurity=False).hexdigest())
+        file = LandedFile(
+            key=csv_name(day), size=len(data), checksum=hashlib.md5(data, usedforsecurity=False).hexdigest()
+        )
         typed = type_landing_rows(read_landed_file(data, file, contract, loaded_at), contract).typed
         pq.write_table(typed, work / name)
         if day == DAY:
@@ -88,7 +90,6 @@ def child_ours(work: Path, source: str) -> dict:
     """source `csv`: read + type + write; `frame`: write the typed frame from Parquet only."""
     import dagster as dg
     import pandas as pd
-
     from io_managers.iceberg_io_manager import IcebergIOManager
     from lakehouse_assets.contract_model import load_contracts
     from lakehouse_assets.definitions import CONTRACT_DIRS
@@ -103,7 +104,9 @@ def child_ours(work: Path, source: str) -> dict:
     contract = next(c for c in load_contracts(*CONTRACT_DIRS) if c.name == "flights")
     timings: dict = {}
     _time_handle_output(IcebergIOManager, timings)
-    metadata = _table_metadata(contract, "raw", partition_column=FILE_DATE, write_mode="overwrite", columns=[])
+    metadata = _table_metadata(
+        contract, "raw", partition_column=FILE_DATE, write_mode="overwrite", columns=[]
+    )
     partitions = dg.DailyPartitionsDefinition(start_date=str(WARMUP_DAY))
     checksums = {}
 
@@ -118,7 +121,9 @@ def child_ours(work: Path, source: str) -> dict:
     def raw_flights(context: dg.AssetExecutionContext):
         day = context.partition_time_window.start.date()
         if source == "frame":
-            frame = pd.read_parquet(work / ("typed.parquet" if day == DAY else "warmup.parquet"), dtype_backend="pyarrow")
+            frame = pd.read_parquet(
+                work / ("typed.parquet" if day == DAY else "warmup.parquet"), dtype_backend="pyarrow"
+            )
             timings.clear()
             yield dg.Output(frame, output_name="typed")
             return
@@ -137,7 +142,9 @@ def child_ours(work: Path, source: str) -> dict:
         yield dg.Output(result.typed, output_name="typed")
         yield dg.Output(result.rejects, output_name="rejects")
 
-    catalog = IcebergCatalogResource.sqlite(f"sqlite:///{work / 'ours.db'}", (work / "ours-warehouse").as_uri())
+    catalog = IcebergCatalogResource.sqlite(
+        f"sqlite:///{work / 'ours.db'}", (work / "ours-warehouse").as_uri()
+    )
     compute = ComputeResource(spark=SparkResource())
     resources = {"io_manager": IcebergIOManager(catalog=catalog, compute=compute)}
     for day in (WARMUP_DAY, DAY):
@@ -159,7 +166,6 @@ def child_floor(work: Path) -> dict:
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
-
     from lakehouse_assets.contract_model import load_contracts
     from lakehouse_assets.definitions import CONTRACT_DIRS
     from lakehouse_assets.raw import arrow_type
@@ -190,7 +196,13 @@ def child_floor(work: Path) -> dict:
         started = time.perf_counter()
         pq.write_table(typed, work / f"floor-{day}.parquet", compression="zstd")
         write = time.perf_counter() - started
-        outcome = {"read": read, "type": cast, "write": write, "seconds": read + cast + write, "rows": typed.num_rows}
+        outcome = {
+            "read": read,
+            "type": cast,
+            "write": write,
+            "seconds": read + cast + write,
+            "rows": typed.num_rows,
+        }
     return outcome
 
 
@@ -228,7 +240,8 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
                 "floor": variant("floor", [python, str(HERE), "--child", "floor", str(work)]),
                 "ours write": variant("ours write", [python, str(HERE), "--child", "ours-frame", str(work)]),
                 "dagster-iceberg write": variant(
-                    "dagster-iceberg write", [str(peer), str(HERE.parent / "peer_dagster_iceberg.py"), str(work)]
+                    "dagster-iceberg write",
+                    [str(peer), str(HERE.parent / "peer_dagster_iceberg.py"), str(work)],
                 ),
             },
             repeats,
@@ -243,7 +256,8 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
 
         extras = pairs.extra[name]
         return " / ".join(
-            fmt_s(statistics.median(extra.get(phase, 0.0) for extra in extras)) for phase in ("read", "type", "write")
+            fmt_s(statistics.median(extra.get(phase, 0.0) for extra in extras))
+            for phase in ("read", "type", "write")
         )
 
     import statistics
@@ -258,15 +272,15 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
             f"{statistics.median(peaks[name]):,.0f} |"
         )
     markdown = f"""
-{info['rows']:,} rows ({info['csv_mib']:.0f} MiB of CSV: the 2013-01-02 file repeated {info['scale']}x with distinct
-flight numbers), {info['columns']} typed columns. {repeats} repetitions, order alternating. Peer:
-dagster-iceberg {versions['dagster-iceberg']} (pyiceberg {versions['pyiceberg']}, dagster {versions['dagster']},
-pandas {versions['pandas']}, pyarrow {versions['pyarrow']}) in `{peer.parent.parent}`.
+{info["rows"]:,} rows ({info["csv_mib"]:.0f} MiB of CSV: the 2013-01-02 file repeated {info["scale"]}x with distinct
+flight numbers), {info["columns"]} typed columns. {repeats} repetitions, order alternating. Peer:
+dagster-iceberg {versions["dagster-iceberg"]} (pyiceberg {versions["pyiceberg"]}, dagster {versions["dagster"]},
+pandas {versions["pandas"]}, pyarrow {versions["pyarrow"]}) in `{peer.parent.parent}`.
 
 {chr(10).join(rows)}
 
-- ours / floor, per pair: {fmt_list(pairs.ratios('ours', 'floor'))} -> median **{vs_floor:.2f}x** (target <= 1.5x)
-- ours write / dagster-iceberg write, per pair: {fmt_list(pairs.ratios('ours write', 'dagster-iceberg write'))}
+- ours / floor, per pair: {fmt_list(pairs.ratios("ours", "floor"))} -> median **{vs_floor:.2f}x** (target <= 1.5x)
+- ours write / dagster-iceberg write, per pair: {fmt_list(pairs.ratios("ours write", "dagster-iceberg write"))}
   -> median **{vs_peer:.2f}x** (target < 1)
 
 `ours` = read (`read_landed_file` on the file's bytes) + type (`type_landing_rows`) + write (our IO
@@ -279,8 +293,18 @@ already holds the warm-up partition.
     return {
         "markdown": markdown,
         "headlines": [
-            {"case": "1 landing->raw vs floor", "measured": f"{vs_floor:.2f}x", "target": "<= 1.5x", "ok": vs_floor <= 1.5},
-            {"case": "1 write vs dagster-iceberg", "measured": f"{vs_peer:.2f}x", "target": "< 1x (faster)", "ok": vs_peer < 1},
+            {
+                "case": "1 landing->raw vs floor",
+                "measured": f"{vs_floor:.2f}x",
+                "target": "<= 1.5x",
+                "ok": vs_floor <= 1.5,
+            },
+            {
+                "case": "1 write vs dagster-iceberg",
+                "measured": f"{vs_peer:.2f}x",
+                "target": "< 1x (faster)",
+                "ok": vs_peer < 1,
+            },
         ],
         "raw": {"info": info, "runs": pairs.runs, "extra": pairs.extra, "peaks": peaks, "peer": versions},
     }

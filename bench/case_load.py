@@ -26,7 +26,10 @@ def import_breakdown(env: dict) -> list[tuple[str, float]]:
     """Own import time by top-level package for what `lakehouse_assets.definitions` imports after dagster."""
     completed = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import dagster; import lakehouse_assets.definitions"],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     lines = completed.stderr.splitlines()
     by_package: dict[str, float] = collections.defaultdict(float)
@@ -63,8 +66,12 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
         pairs = alternate(
             {
                 "import dagster": command([sys.executable, "-c", "import dagster"]),
-                "defs()": command([sys.executable, "-c", "from lakehouse_assets.definitions import defs; defs()"]),
-                "definitions validate": command([dagster, "definitions", "validate", "-m", "lakehouse_assets.definitions"]),
+                "defs()": command(
+                    [sys.executable, "-c", "from lakehouse_assets.definitions import defs; defs()"]
+                ),
+                "definitions validate": command(
+                    [dagster, "definitions", "validate", "-m", "lakehouse_assets.definitions"]
+                ),
             },
             repeats,
             "case 5",
@@ -83,7 +90,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
 
 {chr(10).join(rows)}
 
-- validate - import dagster, per repetition: {fmt_list(pairs.differences('definitions validate', 'import dagster'))} s
+- validate - import dagster, per repetition: {fmt_list(pairs.differences("definitions validate", "import dagster"))} s
   -> median **{extra:+.2f} s** (target < +1.5 s)
 - defs() - import dagster (our imports + building the assets, no CLI): median {own:+.2f} s
 
@@ -92,8 +99,14 @@ package, one `python -X importtime` run, {total_extra:.2f} s in all): {top}.
 """
     return {
         "markdown": markdown,
-        "headlines": [{"case": "5 code-location load - import dagster", "measured": f"{extra:+.2f} s",
-                       "target": "< +1.5 s", "ok": extra < 1.5}],
+        "headlines": [
+            {
+                "case": "5 code-location load - import dagster",
+                "measured": f"{extra:+.2f} s",
+                "target": "< +1.5 s",
+                "ok": extra < 1.5,
+            }
+        ],
         "raw": {"runs": pairs.runs, "breakdown": breakdown},
     }
 

@@ -38,9 +38,21 @@ from engines import peak_tree_rss  # noqa: E402
 
 PEER_VENV = Path(os.environ.get("LAKEHOUSE_BENCH_PEER_VENV", "/tmp/venv-dagster-iceberg"))
 # The peer gets the same pandas and pyarrow as the project, so only the IO managers differ.
-PEER_REQUIREMENTS = ("dagster-iceberg[pandas]", f"pandas=={importlib.metadata.version('pandas')}",
-                     f"pyarrow=={importlib.metadata.version('pyarrow')}")
-PACKAGES = ("dagster", "pyiceberg", "pyiceberg-core", "pyarrow", "pandas", "narwhals", "pyspark", "sqlalchemy")
+PEER_REQUIREMENTS = (
+    "dagster-iceberg[pandas]",
+    f"pandas=={importlib.metadata.version('pandas')}",
+    f"pyarrow=={importlib.metadata.version('pyarrow')}",
+)
+PACKAGES = (
+    "dagster",
+    "pyiceberg",
+    "pyiceberg-core",
+    "pyarrow",
+    "pandas",
+    "narwhals",
+    "pyspark",
+    "sqlalchemy",
+)
 
 
 class ChildFailed(RuntimeError):
@@ -65,8 +77,9 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_child(command: Sequence[str], env: dict | None = None, timeout: float | None = None,
-              cwd: Path | None = None) -> ChildResult:
+def run_child(
+    command: Sequence[str], env: dict | None = None, timeout: float | None = None, cwd: Path | None = None
+) -> ChildResult:
     """Run a measuring child; its last stdout line is a JSON object. A timeout is a result, not an error."""
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -120,13 +133,13 @@ class Pairs:
         return statistics.median(self.runs[name])
 
     def ratios(self, numerator: str, denominator: str) -> list[float]:
-        return [a / b for a, b in zip(self.runs[numerator], self.runs[denominator]) if b > 0]
+        return [a / b for a, b in zip(self.runs[numerator], self.runs[denominator], strict=True) if b > 0]
 
     def ratio(self, numerator: str, denominator: str) -> float:
         return statistics.median(self.ratios(numerator, denominator))
 
     def differences(self, minuend: str, subtrahend: str) -> list[float]:
-        return [a - b for a, b in zip(self.runs[minuend], self.runs[subtrahend])]
+        return [a - b for a, b in zip(self.runs[minuend], self.runs[subtrahend], strict=True)]
 
     def difference(self, minuend: str, subtrahend: str) -> float:
         return statistics.median(self.differences(minuend, subtrahend))
@@ -190,18 +203,24 @@ def load_average() -> str:
 def peer_python() -> Path:
     """The dagster-iceberg virtualenv's interpreter, created when missing:
 
-        python3 -m venv /tmp/venv-dagster-iceberg
-        /tmp/venv-dagster-iceberg/bin/pip install 'dagster-iceberg[pandas]' pandas==<ours> pyarrow==<ours>
+    python3 -m venv /tmp/venv-dagster-iceberg
+    /tmp/venv-dagster-iceberg/bin/pip install 'dagster-iceberg[pandas]' pandas==<ours> pyarrow==<ours>
     """
     python = PEER_VENV / "bin" / "python"
     wanted = {requirement.split("==")[0].split("[")[0]: requirement for requirement in PEER_REQUIREMENTS}
     if python.exists():
         probe = subprocess.run(
-            [str(python), "-c", "import dagster_iceberg, pandas, pyarrow; print(pandas.__version__, pyarrow.__version__)"],
-            capture_output=True, text=True,
+            [
+                str(python),
+                "-c",
+                "import dagster_iceberg, pandas, pyarrow; print(pandas.__version__, pyarrow.__version__)",
+            ],
+            capture_output=True,
+            text=True,
         )
         if probe.returncode == 0 and probe.stdout.split() == [
-            importlib.metadata.version("pandas"), importlib.metadata.version("pyarrow")
+            importlib.metadata.version("pandas"),
+            importlib.metadata.version("pyarrow"),
         ]:
             return python
     log(f"creating the dagster-iceberg virtualenv at {PEER_VENV}")
@@ -217,11 +236,20 @@ def peer_versions(python: Path) -> dict:
         "import importlib.metadata as m, json; print(json.dumps({n: m.version(n) for n in "
         "('dagster-iceberg', 'dagster', 'pyiceberg', 'pyarrow', 'pandas')}))"
     )
-    return json.loads(subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout)
+    return json.loads(
+        subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout
+    )
 
 
-def render(command: str, started: dt.datetime, machine: dict, loads: list[str], headlines: list[dict],
-           sections: list[str], done: bool) -> str:
+def render(
+    command: str,
+    started: dt.datetime,
+    machine: dict,
+    loads: list[str],
+    headlines: list[dict],
+    sections: list[str],
+    done: bool,
+) -> str:
     finished = dt.datetime.now(dt.UTC)
     lines = [
         "# Benchmarks side by side with the peers (issue 7)",
@@ -247,7 +275,9 @@ def render(command: str, started: dt.datetime, machine: dict, loads: list[str], 
         "|---|---|---|---|",
     ]
     for headline in headlines:
-        lines.append(f"| {headline['case']} | {headline['measured']} | {headline['target']} | {verdict(headline['ok'])} |")
+        lines.append(
+            f"| {headline['case']} | {headline['measured']} | {headline['target']} | {verdict(headline['ok'])} |"
+        )
     lines += ["", *sections]
     return "\n".join(lines) + "\n"
 
@@ -263,7 +293,9 @@ CASES = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     # the timing-sensitive, short cases first; Spark memory (not noisy) last
     parser.add_argument("--cases", nargs="+", default=["5", "2", "1", "3", "4", "6"], choices=list(CASES))
     parser.add_argument("--quick", action="store_true", help="small sizes and few repetitions (a smoke test)")
@@ -287,8 +319,10 @@ def main() -> None:
         result = module.run(quick=args.quick, repeats=args.repeats)
         elapsed = time.perf_counter() - case_started
         loads.append(f"after case {case} ({elapsed / 60:.1f} min): {load_average()}")
-        sections.append(f"## {case}. {title}\n\n{result['markdown'].strip()}\n\n_Case time: {elapsed / 60:.1f} min; "
-                        f"load average after it: {load_average()}._\n")
+        sections.append(
+            f"## {case}. {title}\n\n{result['markdown'].strip()}\n\n_Case time: {elapsed / 60:.1f} min; "
+            f"load average after it: {load_average()}._\n"
+        )
         headlines += result.get("headlines", [])
         raw[case] = result.get("raw", {})
         log(f"case {case} done in {elapsed:.0f} s")
@@ -299,7 +333,9 @@ def main() -> None:
     if args.out:
         args.out.write_text(text)
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine, "command": command, "cases": raw}, indent=1, default=str))
+        args.json.write_text(
+            json.dumps({"machine": machine, "command": command, "cases": raw}, indent=1, default=str)
+        )
     sys.stdout.write(text)
 
 

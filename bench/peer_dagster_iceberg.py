@@ -43,12 +43,18 @@ def main(work: Path) -> None:
     )
     def flights(context: dg.AssetExecutionContext) -> pd.DataFrame:
         day = context.partition_time_window.start.date()
-        frame = pd.read_parquet(work / ("typed.parquet" if day == DAY else "warmup.parquet"), dtype_backend="pyarrow")
+        frame = pd.read_parquet(
+            work / ("typed.parquet" if day == DAY else "warmup.parquet"), dtype_backend="pyarrow"
+        )
         timings.clear()
         return frame
 
     catalog_dir = Path(tempfile.mkdtemp(dir=work, prefix="peer-"))
-    properties = {"type": "sql", "uri": f"sqlite:///{catalog_dir / 'catalog.db'}", "warehouse": catalog_dir.as_uri()}
+    properties = {
+        "type": "sql",
+        "uri": f"sqlite:///{catalog_dir / 'catalog.db'}",
+        "warehouse": catalog_dir.as_uri(),
+    }
     # dagster-iceberg expects the namespace to exist
     load_catalog("bench", **properties).create_namespace_if_not_exists("raw")
     io_manager = PandasIcebergIOManager(
@@ -59,10 +65,14 @@ def main(work: Path) -> None:
     outcome = {}
     for day in (WARMUP_DAY, DAY):
         started = time.perf_counter()
-        dg.materialize([flights], resources={"io_manager": io_manager}, partition_key=str(day), raise_on_error=True)
+        dg.materialize(
+            [flights], resources={"io_manager": io_manager}, partition_key=str(day), raise_on_error=True
+        )
         outcome = dict(timings) | {"materialize": time.perf_counter() - started}
     outcome["seconds"] = outcome["write"]
-    outcome["rows_in_table"] = load_catalog("bench", **properties).load_table("raw.flights").scan().to_arrow().num_rows
+    outcome["rows_in_table"] = (
+        load_catalog("bench", **properties).load_table("raw.flights").scan().to_arrow().num_rows
+    )
     sys.stdout.write(json.dumps(outcome) + "\n")
 
 

@@ -81,8 +81,14 @@ def stage(spec: dict, raw: pd.DataFrame) -> pd.DataFrame:
             frame = frame.rename(columns=step["rename"])
         elif "derive_date" in step:
             parts = step["derive_date"]
-            number = frame[parts["year"]].astype("Int64") * 10000 + frame[parts["month"]] * 100 + frame[parts["day"]]
-            frame = frame.assign(**{parts["column"]: pd.to_datetime(number.astype(str), format="%Y%m%d").dt.date})
+            number = (
+                frame[parts["year"]].astype("Int64") * 10000
+                + frame[parts["month"]] * 100
+                + frame[parts["day"]]
+            )
+            frame = frame.assign(
+                **{parts["column"]: pd.to_datetime(number.astype(str), format="%Y%m%d").dt.date}
+            )
         elif "deduplicate" in step:
             keys = step["deduplicate"]["keys"]
             order = [*keys, step["deduplicate"]["latest_by"], "_source_file", "_source_line"]
@@ -91,7 +97,9 @@ def stage(spec: dict, raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def lookup(frame: pd.DataFrame, reference: pd.DataFrame, match: dict, columns: dict) -> pd.DataFrame:
-    right = reference[[*match.values(), *columns]].drop_duplicates(list(match.values())).rename(columns=columns)
+    right = (
+        reference[[*match.values(), *columns]].drop_duplicates(list(match.values())).rename(columns=columns)
+    )
     right = right.rename(columns={value: f"__key_{key}" for key, value in match.items()})
     joined = frame.merge(right, how="left", left_on=list(match), right_on=[f"__key_{key}" for key in match])
     return joined.drop(columns=[f"__key_{key}" for key in match])
@@ -113,15 +121,29 @@ def main() -> None:
         paths = sorted(args.landing.glob(spec["source"]["glob"]))
         if spec.get("partitioning"):
             pattern = re.compile(spec["source"]["file_date_pattern"])
-            paths = [path for path in paths if dt.date.fromisoformat(pattern.search(path.name).group("date")) in days]
+            paths = [
+                path
+                for path in paths
+                if dt.date.fromisoformat(pattern.search(path.name).group("date")) in days
+            ]
         landed = land(spec, paths, args.landing, loaded_at)
         raw, rejects = type_rows(spec, landed)
         staged[name] = stage(spec, raw)
-        for layer, frame in (("landing", landed), ("raw", raw), ("raw_rejects", rejects), ("staging", staged[name])):
+        for layer, frame in (
+            ("landing", landed),
+            ("raw", raw),
+            ("raw_rejects", rejects),
+            ("staging", staged[name]),
+        ):
             directory = args.out / layer
             directory.mkdir(parents=True, exist_ok=True)
             frame.to_parquet(directory / f"{name}.parquet", index=False)
-        rows[name] = {"landing": len(landed), "raw": len(raw), "rejects": len(rejects), "staging": len(staged[name])}
+        rows[name] = {
+            "landing": len(landed),
+            "raw": len(raw),
+            "rejects": len(rejects),
+            "staging": len(staged[name]),
+        }
 
     flights = staged["flights"]
     flights = lookup(flights, staged["airlines"], {"carrier": "carrier"}, {"name": "carrier_name"})
@@ -131,14 +153,23 @@ def main() -> None:
         flights,
         staged["weather"],
         {"origin": "origin", "time_hour": "time_hour"},
-        {"temp": "origin_temp", "wind_speed": "origin_wind_speed", "precip": "origin_precip", "visib": "origin_visib"},
+        {
+            "temp": "origin_temp",
+            "wind_speed": "origin_wind_speed",
+            "precip": "origin_precip",
+            "visib": "origin_visib",
+        },
     )
     (args.out / "common").mkdir(parents=True, exist_ok=True)
     flights.to_parquet(args.out / "common" / "flights.parquet", index=False)
     stats = (
         flights.groupby(["flight_date", "carrier", "carrier_name"], dropna=False)
-        .agg(flights=("carrier", "size"), departed=("dep_time", "count"),
-             avg_dep_delay_min=("dep_delay", "mean"), avg_arr_delay_min=("arr_delay", "mean"))
+        .agg(
+            flights=("carrier", "size"),
+            departed=("dep_time", "count"),
+            avg_dep_delay_min=("dep_delay", "mean"),
+            avg_arr_delay_min=("arr_delay", "mean"),
+        )
         .reset_index()
     )
     stats["cancelled"] = stats["flights"] - stats["departed"]
