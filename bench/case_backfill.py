@@ -90,7 +90,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
         else (dt.date(2013, 1, 10) if quick else YEAR[1])
     )
     start = YEAR[0]
-    repeats = repeats or (1 if quick else 2)
+    repeats = repeats or int(os.environ.get("LAKEHOUSE_BENCH_BACKFILL_REPEATS") or 1)
     runs = months(start, end)
     with tempfile.TemporaryDirectory(prefix="bench-case4-") as directory:
         work = Path(directory)

@@ -206,13 +206,69 @@ def child_floor(work: Path) -> dict:
     return outcome
 
 
+def child_diagnose(work: Path) -> dict:
+    """Where `read` and `type` spend their time, part by part, against the plain pyarrow calls."""
+    import io
+    import re
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    from lakehouse_assets import raw
+    from lakehouse_assets.contract_model import load_contracts
+    from lakehouse_assets.definitions import CONTRACT_DIRS
+    from lakehouse_assets.landing import read_landed_file
+    from resources.landing_storage import LandedFile
+
+    contract = next(c for c in load_contracts(*CONTRACT_DIRS) if c.name == "flights")
+    data = (work / "landing" / csv_name(DAY)).read_bytes()
+    file = LandedFile(key=csv_name(DAY), size=len(data), checksum="0" * 32)
+    timings: dict[str, float] = {}
+
+    def timed(name: str, function):
+        started = time.perf_counter()
+        result = function()
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
+        return result
+
+    strings = pacsv.ConvertOptions(column_types={name: pa.string() for name in contract.column_names})
+    landing = timed(
+        "read_landed_file", lambda: read_landed_file(data, file, contract, dt.datetime.now(dt.UTC))
+    )
+    timed(
+        "pyarrow read_csv, serial",
+        lambda: pacsv.read_csv(
+            io.BytesIO(data), read_options=pacsv.ReadOptions(use_threads=False), convert_options=strings
+        ),
+    )
+    timed("pyarrow read_csv, threads", lambda: pacsv.read_csv(io.BytesIO(data), convert_options=strings))
+    timed("decode to str + blank-line regex", lambda: re.search(r"\n\r?\n", "\n" + data.decode()))
+    timed("blank-line search on bytes", lambda: data.find(b"\n\n"))
+    null_values = pa.array(contract.source.csv.null_values, pa.string())
+    for column in contract.columns:
+        original = landing.column(column.name).combine_chunks()
+        source = pc.if_else(
+            pc.invert(pc.is_in(original, null_values)), original, pa.scalar(None, pa.string())
+        )
+        timed(
+            f"validated parse, {column.type} columns",
+            lambda source=source, column=column: raw._parse(source, column),
+        )
+        timed(
+            f"plain pc.cast, {column.type} columns",
+            lambda source=source, column=column: pc.cast(source, raw.arrow_type(column.type)),
+        )
+    timed("type_landing_rows", lambda: raw.type_landing_rows(landing, contract))
+    return {"seconds": 0.0, "timings": timings}
+
+
 # ---------------------------------------------------------------------------------------------
 # parent
 
 
 def run(quick: bool = False, repeats: int | None = None) -> dict:
     target_rows = 50_000 if quick else 1_000_000
-    repeats = repeats or (2 if quick else 5)
+    repeats = repeats or (2 if quick else 4)
     python = sys.executable
     peer = peer_python()
     with tempfile.TemporaryDirectory(prefix="bench-case1-") as directory:
@@ -247,6 +303,10 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
             repeats,
             "case 1",
         )
+        log("case 1: diagnostics")
+        diagnosis = run_child([python, str(HERE), "--child", "diagnose", str(work)], timeout=600).data[
+            "timings"
+        ]
     versions = peer_versions(peer)
     vs_floor = pairs.ratio("ours", "floor")
     vs_peer = pairs.ratio("ours write", "dagster-iceberg write")
@@ -289,6 +349,12 @@ evolution, the partition overwrite commit, `slice_row_count` and the preview). `
 `read_csv` as strings (multi-threaded) + `cast` + `write_table` (zstd). The write-only pair hands
 both IO managers the same Arrow-backed pandas frame for the same daily partition of a table that
 already holds the warm-up partition.
+
+Where `read` and `type` go (one diagnostic process on the same file, seconds):
+
+| part | s |
+|---|---:|
+{chr(10).join(f"| {name} | {seconds:.3f} |" for name, seconds in diagnosis.items())}
 """
     return {
         "markdown": markdown,
@@ -306,17 +372,26 @@ already holds the warm-up partition.
                 "ok": vs_peer < 1,
             },
         ],
-        "raw": {"info": info, "runs": pairs.runs, "extra": pairs.extra, "peaks": peaks, "peer": versions},
+        "raw": {
+            "info": info,
+            "diagnosis": diagnosis,
+            "runs": pairs.runs,
+            "extra": pairs.extra,
+            "peaks": peaks,
+            "peer": versions,
+        },
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--child", choices=["ours-csv", "ours-frame", "floor"], required=True)
+    parser.add_argument("--child", choices=["ours-csv", "ours-frame", "floor", "diagnose"], required=True)
     parser.add_argument("work", type=Path)
     args = parser.parse_args()
     if args.child == "floor":
         outcome = child_floor(args.work)
+    elif args.child == "diagnose":
+        outcome = child_diagnose(args.work)
     else:
         outcome = child_ours(args.work, "csv" if args.child == "ours-csv" else "frame")
     sys.stdout.write(json.dumps(outcome) + "\n")

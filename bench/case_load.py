@@ -48,7 +48,7 @@ def import_breakdown(env: dict) -> list[tuple[str, float]]:
 
 
 def run(quick: bool = False, repeats: int | None = None) -> dict:
-    repeats = repeats or (2 if quick else 9)
+    repeats = repeats or (2 if quick else 7)
     dagster = str(Path(sys.executable).with_name("dagster"))
     with tempfile.TemporaryDirectory(prefix="bench-case5-") as directory:
         home = Path(directory)

@@ -138,7 +138,7 @@ def child_upsert(work: Path, variant: str, base: int) -> dict:
 def run(quick: bool = False, repeats: int | None = None) -> dict:
     rows = int(os.environ.get("LAKEHOUSE_BENCH_UPSERT_ROWS") or (300_000 if quick else 10_000_000))
     repeats = repeats or (2 if quick else 3)
-    timeout = float(os.environ.get("LAKEHOUSE_BENCH_UPSERT_TIMEOUT") or (120 if quick else 600))
+    timeout = float(os.environ.get("LAKEHOUSE_BENCH_UPSERT_TIMEOUT") or (60 if quick else 120))
     with tempfile.TemporaryDirectory(prefix="bench-case3-") as directory:
         work = Path(directory)
         log(f"case 3: building a table of {rows:,} rows")

@@ -10,7 +10,10 @@ during the run cancels instead of biasing one side.
     PYTHONPATH=. .venv/bin/python bench/harness.py --quick --cases 1 2            # a smoke test
 
 The dagster-iceberg peer needs pyiceberg < 0.12, so it lives in a virtualenv of its own, created
-on first use (see `peer_python`).
+on first use (see `peer_python`; LAKEHOUSE_BENCH_PEER_VENV moves it).
+
+Sizes can be changed without editing: LAKEHOUSE_BENCH_UPSERT_ROWS / _UPSERT_TIMEOUT (case 3),
+LAKEHOUSE_BENCH_BACKFILL_END / _BACKFILL_REPEATS (case 4), LAKEHOUSE_BENCH_ENGINE_SCALES (case 6).
 """
 
 import argparse
@@ -263,6 +266,11 @@ def render(
         "Packages: " + ", ".join(f"{name} {version}" for name, version in machine["packages"].items()) + ".",
         "",
         "Load average (1, 5, 15 min): " + "; ".join(loads) + ".",
+        "",
+        f"The dagster-iceberg peer runs in `{PEER_VENV}`, which the harness creates when it is missing: "
+        f"`python3 -m venv {PEER_VENV} && {PEER_VENV}/bin/pip install "
+        + " ".join(f"'{requirement}'" for requirement in PEER_REQUIREMENTS)
+        + "`.",
         "",
         "Method: each variant runs in a fresh child process; compared variants alternate within each "
         "repetition (A B, then B A, ...) and a ratio is the median of the per-repetition ratios, so "
