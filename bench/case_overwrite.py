@@ -131,7 +131,11 @@ def child(work: Path, sizes: list[int], rounds: int) -> dict:
     # What-if: the largest table with its snapshot history expired (data and manifests unchanged).
     largest = f"raw.flights_{sizes[-1]}d"
     table = catalog.load_table(largest)
-    table.maintenance.expire_snapshots().older_than(dt.datetime.now(dt.UTC)).commit()
+    # What the daily maintenance job leaves on a table written once a day: its default retention is
+    # 5 days, so about the newest 5 snapshots (the product's own function, with the age taken out).
+    from io_managers.maintenance import expire_snapshots
+
+    expire_snapshots(table, max_age=dt.timedelta(0), min_snapshots=5)
     expired_stats = table_stats(catalog.load_table(largest))
     expired: dict[str, list[dict]] = {"1": [], "expired": []}
     for round_ in range(rounds):
@@ -209,8 +213,9 @@ schedule leaves them (built with one pyiceberg append per day).
 
 {ratio_lines} (target: {largest} within 1.2x of {smallest})
 
-What-if (no product change, measured in the same process afterwards): the {largest} table with its snapshot
-history expired (`table.maintenance.expire_snapshots().older_than(now)`; {data["expired_stats"]["snapshots"]} snapshot(s),
+With the maintenance job's snapshot expiry (measured in the same process afterwards): the {largest} table
+after `io_managers.maintenance.expire_snapshots(table, max_age=0, min_snapshots=5)`, i.e. what the
+daily maintenance job (5-day retention) leaves on a table written once a day ( {data["expired_stats"]["snapshots"]} snapshot(s),
 {data["expired_stats"]["manifests"]} manifests and {data["expired_stats"]["metadata_json_kib"]} KiB of metadata left):
 re-materialising the day took a median {fmt_s(statistics.median(data["expired"]["expired"]))} s against
 {fmt_s(statistics.median(data["expired"]["1"]))} s for the 1-day table; per round: {fmt_list([a / b for a, b in zip(data["expired"]["expired"], data["expired"]["1"], strict=True)])}
@@ -220,15 +225,24 @@ While the {largest} table was being built, a plain pyiceberg append of a new day
 (median of the first 10 daily commits) and {fmt_s(data["build"][str(sizes[-1])]["last_commits_s"])} s (median of the last
 10): pyiceberg's own commit cost grows with the table's history.
 """
+    expired_ratio = statistics.median(
+        a / b for a, b in zip(data["expired"]["expired"], data["expired"]["1"], strict=True)
+    )
     return {
         "markdown": markdown,
         "headlines": [
             {
-                "case": f"2 re-materialise a day, {largest} vs {smallest}",
+                "case": f"2 re-materialise a day, {largest} vs {smallest} (full history)",
                 "measured": f"{ratio:.2f}x",
                 "target": "<= 1.2x",
                 "ok": ratio <= 1.2,
-            }
+            },
+            {
+                "case": f"2 same, {largest} after the maintenance job's expiry (5 snapshots)",
+                "measured": f"{expired_ratio:.2f}x",
+                "target": "<= 1.2x",
+                "ok": expired_ratio <= 1.2,
+            },
         ],
         "raw": data,
     }
