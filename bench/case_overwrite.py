@@ -69,7 +69,8 @@ def table_stats(table) -> dict:
 
 
 def child(work: Path, sizes: list[int], rounds: int) -> dict:
-    from io_managers.commits import WriteRequest, commit, count_rows
+    from io_managers.commits import WriteRequest, count_rows
+    from io_managers.retries import commit_with_retries as commit
     from io_managers.slices import TableSlice
     from io_managers.tables import create_table_if_missing
     from lakehouse_assets.landing import FILE_DATE

@@ -102,7 +102,8 @@ def setup(work: Path, rows: int, change_fraction: float) -> dict:
 
 def child_upsert(work: Path, variant: str, base: int) -> dict:
     import pyarrow.parquet as pq
-    from io_managers.commits import WriteRequest, commit
+    from io_managers.commits import WriteRequest
+    from io_managers.retries import commit_with_retries as commit
     from io_managers.slices import TableSlice
 
     catalog = catalog_for(work)
