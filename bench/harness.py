@@ -26,6 +26,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -85,8 +86,10 @@ def run_child(
 ) -> ChildResult:
     """Run a measuring child; its last stdout line is a JSON object. A timeout is a result, not an error."""
     started = time.perf_counter()
+    # Files, not pipes: a child that logs more than a pipe holds would block until it is read.
+    stdout_file, stderr_file = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
     process = subprocess.Popen(
-        list(command), env=env or child_env(), cwd=cwd or REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        list(command), env=env or child_env(), cwd=cwd or REPO, stdout=stdout_file, stderr=stderr_file
     )
     timed_out = False
     if timeout is not None:
@@ -104,8 +107,12 @@ def run_child(
 
         threading.Thread(target=kill_late, daemon=True).start()
     peak, wall = peak_tree_rss(process)
-    stdout = process.stdout.read().decode()
-    stderr = process.stderr.read().decode()
+    stdout_file.seek(0)
+    stderr_file.seek(0)
+    stdout = stdout_file.read().decode(errors="replace")
+    stderr = stderr_file.read().decode(errors="replace")
+    stdout_file.close()
+    stderr_file.close()
     if timed_out:
         return ChildResult({}, time.perf_counter() - started, peak / 2**20, timed_out=True)
     if process.returncode != 0:
