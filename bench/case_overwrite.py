@@ -216,7 +216,7 @@ schedule leaves them (built with one pyiceberg append per day).
 
 With the maintenance job's snapshot expiry (measured in the same process afterwards): the {largest} table
 after `io_managers.maintenance.expire_snapshots(table, max_age=0, min_snapshots=5)`, i.e. what the
-daily maintenance job (5-day retention) leaves on a table written once a day ( {data["expired_stats"]["snapshots"]} snapshot(s),
+daily maintenance job (5-day retention) leaves on a table written once a day ({data["expired_stats"]["snapshots"]} snapshot(s),
 {data["expired_stats"]["manifests"]} manifests and {data["expired_stats"]["metadata_json_kib"]} KiB of metadata left):
 re-materialising the day took a median {fmt_s(statistics.median(data["expired"]["expired"]))} s against
 {fmt_s(statistics.median(data["expired"]["1"]))} s for the 1-day table; per round: {fmt_list([a / b for a, b in zip(data["expired"]["expired"], data["expired"]["1"], strict=True)])}
