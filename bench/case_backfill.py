@@ -38,6 +38,7 @@ def child_run(selection: str, start: str | None, end: str | None) -> dict:
     started = time.perf_counter()
     import dagster as dg
     from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
     from lakehouse_assets.definitions import defs
 
     # How much of a run is the local instance writing its event log (SQLite, one commit per event).

@@ -38,13 +38,13 @@ def csv_name(day: dt.date) -> str:
 def prepare(work: Path, target_rows: int) -> dict:
     """The scaled CSV, a small warm-up CSV, and the typed frames as Parquet for the write-only variants."""
     import pyarrow.parquet as pq
+    from engines import write_scaled_day
+
     from lakehouse_assets.contract_model import load_contracts
     from lakehouse_assets.definitions import CONTRACT_DIRS
     from lakehouse_assets.landing import read_landed_file
     from lakehouse_assets.raw import type_landing_rows
     from resources.landing_storage import LandedFile
-
-    from engines import write_scaled_day
 
     landing = work / "landing"
     write_scaled_day(landing, 1)
@@ -90,6 +90,7 @@ def child_ours(work: Path, source: str) -> dict:
     """source `csv`: read + type + write; `frame`: write the typed frame from Parquet only."""
     import dagster as dg
     import pandas as pd
+
     from io_managers.iceberg_io_manager import IcebergIOManager
     from lakehouse_assets.contract_model import load_contracts
     from lakehouse_assets.definitions import CONTRACT_DIRS
@@ -166,6 +167,7 @@ def child_floor(work: Path) -> dict:
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
+
     from lakehouse_assets.contract_model import load_contracts
     from lakehouse_assets.definitions import CONTRACT_DIRS
     from lakehouse_assets.raw import arrow_type
@@ -214,6 +216,7 @@ def child_diagnose(work: Path) -> dict:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
+
     from lakehouse_assets import raw
     from lakehouse_assets.contract_model import load_contracts
     from lakehouse_assets.definitions import CONTRACT_DIRS

@@ -30,6 +30,7 @@ def typed_year() -> dict:
     """The year's flights typed by the product's own functions, split by flight date."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
     from lakehouse_assets.contract_model import load_contracts
     from lakehouse_assets.definitions import CONTRACT_DIRS
     from lakehouse_assets.demo import _source_text

@@ -42,10 +42,10 @@ def setup(work: Path, rows: int, change_fraction: float) -> dict:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
+    from case_overwrite import typed_year
+
     from io_managers.tables import create_table_if_missing, normalise_arrow
     from lakehouse_assets.landing import LINEAGE_COLUMNS
-
-    from case_overwrite import typed_year
 
     started = time.perf_counter()
     by_day = typed_year()
@@ -102,6 +102,7 @@ def setup(work: Path, rows: int, change_fraction: float) -> dict:
 
 def child_upsert(work: Path, variant: str, base: int) -> dict:
     import pyarrow.parquet as pq
+
     from io_managers.commits import WriteRequest
     from io_managers.retries import commit_with_retries as commit
     from io_managers.slices import TableSlice
