@@ -56,7 +56,8 @@ __all__ = ["LandingFileError", "ROW_ERROR", "empty_landing_table", "read_landed_
 
 def _header(text: str, contract: DatasetContract, key: str, findings: list[str]) -> list[str]:
     options = contract.source.csv
-    first_line = text.split("\n", 1)[0].rstrip("\r")
+    first_line = text[: text.find("\n")] if "\n" in text else text
+    first_line = first_line.rstrip("\r")
     if not options.header:
         return contract.column_names
     if not first_line.strip():
@@ -97,7 +98,8 @@ def read_landed_file(
     options = contract.source.csv
     findings = [] if findings is None else findings
     quarantine = contract.source.file_checks.policy == "quarantine_rows"
-    if not data.strip():
+    # (checks for content without copying the file, as `data.strip()` would)
+    if not data or data.isspace():
         raise LandingFileError(f"{file.key}: the file is empty")
     data = check_byte_order_mark(data, contract, file.key, findings)
     try:
@@ -161,8 +163,9 @@ def read_landed_file(
         raise LandingFileError(f"{file.key}: {len(bad_rows)} rows have the wrong number of fields: {shown}")
 
     first_line = 2 if options.header else 1
-    bad_lines = [row.number for row in invalid]
-    good_lines = np.setdiff1d(np.arange(first_line, first_line + table.num_rows + len(invalid)), bad_lines)
+    every_line = np.arange(first_line, first_line + table.num_rows + len(invalid))
+    # without bad rows the lines are just consecutive: skip the set difference (a sort of every line)
+    good_lines = np.setdiff1d(every_line, [row.number for row in invalid]) if invalid else every_line
     # The parser still follows an open quote past the end of a line, which would shift every
     # _source_line after it (and, with an unclosed quote, swallow the rest of the file).
     spans_lines = functools.reduce(pc.or_, (pc.match_substring(table.column(name), "\n") for name in header))
