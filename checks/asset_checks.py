@@ -193,11 +193,7 @@ def validated_output(
 
     Returns (as the generator's value) whether the output was handed to the IO manager.
     """
-    label = (
-        TableSlice(partition_column, window.start, window.end).label
-        if partition_column and (window := partition_window(context))
-        else "whole table"
-    )
+    label = TableSlice.of(partition_column, partition_window(context)).label
     published = False
     for event in publish(
         context,

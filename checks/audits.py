@@ -21,16 +21,8 @@ STAGING_AUDIT = "raw_rows_reconcile"
 MODEL_AUDIT = "input_rows_reconcile"
 
 
-def table_slice(partition_column: str | None, window: dg.TimeWindow | None) -> TableSlice:
-    return (
-        TableSlice(partition_column, window.start, window.end)
-        if window and partition_column
-        else TableSlice()
-    )
-
-
 def committed_rows(catalog: Catalog, identifier: str, partition_column: str | None, window) -> int:
-    return count_rows(catalog.load_table(identifier), table_slice(partition_column, window))
+    return count_rows(catalog.load_table(identifier), TableSlice.of(partition_column, window))
 
 
 def rows_before_append(
@@ -100,7 +92,7 @@ def landing_reconciliation(
         actual=counts["raw_rows"] + counts["rejected_rows"],
         tolerance=tolerance or Tolerance(),
         counts=counts,
-        slice_label=table_slice(partition_column, window).label,
+        slice_label=TableSlice.of(partition_column, window).label,
         explanation="landing rows neither in raw nor in rejects",
     )
 

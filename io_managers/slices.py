@@ -21,6 +21,13 @@ class TableSlice:
     start: dt.datetime | None = None
     end: dt.datetime | None = None
 
+    @classmethod
+    def of(cls, partition_column: str | None, window) -> "TableSlice":
+        """A partition window of a partitioned table, or the whole table when either is missing."""
+        if partition_column is None or window is None:
+            return cls()
+        return cls(partition_column, window.start, window.end)
+
     @property
     def is_partitioned(self) -> bool:
         return self.partition_column is not None and self.start is not None

@@ -28,7 +28,6 @@ from checks.audits import (
     landing_reconciliation,
     removal_reconciliation,
     rows_before_append,
-    table_slice,
 )
 from io_managers.iceberg_io_manager import (
     ENGINE,
@@ -38,6 +37,7 @@ from io_managers.iceberg_io_manager import (
     TABLE_PROPERTIES,
     WRITE_MODE,
 )
+from io_managers.slices import TableSlice
 from io_managers.spark_tables import to_spark
 from lakehouse_assets.automation import follow_inputs
 from lakehouse_assets.contract_model import (
@@ -305,7 +305,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         yield dg.Output(rejects, output_name="rejects")
         # The outputs above are committed by now, so the audit reads what readers will see.
         yield landing_reconciliation(
-            catalog.tables(),
+            catalog.load(),
             contract.name,
             partition_column,
             partition_window(context),
@@ -349,7 +349,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     def staging_table(context: dg.AssetExecutionContext, catalog: IcebergCatalogResource, raw):
         raw = nw.from_native(raw)
         staged, counts = apply_staging_steps(raw, contract.staging)
-        lakehouse = catalog.tables()
+        lakehouse = catalog.load()
         identifier, window = f"staging.{contract.name}", partition_window(context)
         before = rows_before_append(
             lakehouse, identifier, partition_column, window, contract.write_modes.staging
@@ -372,7 +372,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                 removed=counts.removed,
                 committed=committed_rows(lakehouse, identifier, partition_column, window) - before,
                 tolerance=contract.quality.audit_tolerance,
-                slice_label=table_slice(partition_column, window).label,
+                slice_label=TableSlice.of(partition_column, window).label,
             )
 
     return staging_table
@@ -432,7 +432,7 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
         else:
             result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
             removed = counts.removed
-        lakehouse = catalog.tables()
+        lakehouse = catalog.load()
         identifier, window = ".".join(model_key.path), partition_window(context)
         before = rows_before_append(lakehouse, identifier, partition_column, window, contract.write_mode)
         published = yield from validated_output(
@@ -453,7 +453,7 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
                 removed=removed,
                 committed=committed_rows(lakehouse, identifier, partition_column, window) - before,
                 tolerance=contract.quality.audit_tolerance,
-                slice_label=table_slice(partition_column, window).label,
+                slice_label=TableSlice.of(partition_column, window).label,
             )
 
     return model_table

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import dagster as dg
 from pyiceberg.catalog import Catalog, load_catalog
-from pyiceberg.table import Table
 
 from resources.aws import endpoint_url, region
 from resources.glue_catalog import DATABASE_PREFIX
@@ -29,29 +28,19 @@ def _load(name: str, properties_json: str) -> Catalog:
 class IcebergCatalogResource(dg.ConfigurableResource):
     """pyiceberg catalog properties, e.g. {"type": "sql", "uri": ..., "warehouse": ...}.
 
-    `namespace_prefix` separates environments that share one catalog (Glue databases `dev_raw`,
-    `prod_raw`). On Glue the loaded catalog itself maps `raw` to `dev_raw`
-    (`resources.glue_catalog`), so any caller may name tables by layer; `identifier` and `tables`
-    give the prefixed names explicitly (the prefix is never applied twice).
+    Environments that share one catalog (Glue databases `dev_raw`, `prod_raw`) are told apart inside
+    the loaded catalog (`resources.glue_catalog`), so every caller names tables by layer.
     """
 
     name: str = "lakehouse"
     properties: dict[str, str]
-    namespace_prefix: str = ""
 
     def load(self) -> Catalog:
         return _load(self.name, json.dumps(self.properties, sort_keys=True))
 
-    def tables(self) -> "PrefixedTables":
-        """Table reads by `layer.table` name, with the environment's prefix applied (audits, checks)."""
-        return PrefixedTables(self)
-
-    def identifier(self, asset_key: dg.AssetKey | str) -> str:
-        """`[layer, table]` (or "layer.table") -> "<prefix><layer>.<table>"."""
-        path = asset_key.path if isinstance(asset_key, dg.AssetKey) else asset_key.split(".")
-        layer, *rest = path
-        prefixed = layer if layer.startswith(self.namespace_prefix) else f"{self.namespace_prefix}{layer}"
-        return ".".join([prefixed, *rest])
+    def identifier(self, asset_key: dg.AssetKey) -> str:
+        """`[layer, table]` -> "layer.table"."""
+        return ".".join(asset_key.path)
 
     def table_properties(self, asset_key: dg.AssetKey, properties: dict[str, str]) -> dict[str, str]:
         """The managed properties plus lineage: which asset writes the table. Glue shows a table's
@@ -82,14 +71,4 @@ class IcebergCatalogResource(dg.ConfigurableResource):
         if region_name := region():
             properties["s3.region"] = region_name
             properties["glue.region"] = region_name
-        return cls(properties=properties, namespace_prefix=database_prefix)
-
-
-class PrefixedTables:
-    """`load_table("staging.airlines")` that finds `dev_staging.airlines` in a prefixed environment."""
-
-    def __init__(self, resource: IcebergCatalogResource):
-        self._resource = resource
-
-    def load_table(self, identifier: str) -> Table:
-        return self._resource.load().load_table(self._resource.identifier(identifier))
+        return cls(properties=properties)
