@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 from pyiceberg.expressions import BooleanExpression
-from pyiceberg.table import Table, Transaction
+from pyiceberg.table import DataScan, Table, Transaction
 from pyiceberg.types import IcebergType
 
 from io_managers.slices import TableSlice
-from io_managers.tables import cast_to_target, evolve_and_document, plan_schema
+from io_managers.tables import evolve_and_document, plan_schema
 
 COMMIT_ID_PROPERTY = "lakehouse.commit-id"
 RUN_PROPERTY = "lakehouse.run-id"
@@ -104,17 +104,26 @@ def partition_type_of(table: Table, table_slice: TableSlice) -> IcebergType | No
     return table.schema().find_field(table_slice.partition_column).field_type
 
 
-def plan_commit(table: Table, incoming: pa.Table, request: WriteRequest) -> CommitPlan:
-    """`incoming` is the data, or for an engine that holds it elsewhere an empty table of its schema."""
-    target, evolutions = plan_schema(table.schema(), incoming)
+def slice_scan(table: Table, table_slice: TableSlice) -> DataScan:
+    """The scan of exactly the slice's rows (whole files when the slice is a partition window)."""
+    return table.scan(row_filter=table_slice.row_filter(partition_type_of(table, table_slice)))
+
+
+def plan_commit(table: Table, incoming: pa.Table, request: WriteRequest) -> tuple[CommitPlan, pa.Table]:
+    """The plan, and `incoming` cast to the table's types.
+
+    `incoming` is the data, or for an engine that holds it elsewhere an empty table of its schema.
+    """
+    cast, evolutions = plan_schema(table.schema(), incoming)
     partition_type = partition_type_of(table, request.slice)
-    return CommitPlan(
+    plan = CommitPlan(
         request=request,
-        target_schema=target.schema,
+        target_schema=cast.schema,
         evolutions=evolutions,
         partition_type=partition_type,
         row_filter=request.slice.row_filter(partition_type),
     )
+    return plan, cast
 
 
 def skip_repeated_append(table: Table, request: WriteRequest) -> CommitResult | None:
@@ -146,8 +155,7 @@ def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
     skipped = skip_repeated_append(table, request)
     if skipped:
         return skipped
-    plan = plan_commit(table, data, request)
-    data = cast_to_target(data, plan.target_schema)
+    plan, data = plan_commit(table, data, request)
     if plan.partition_type is not None:
         request.slice.check_rows(data, plan.partition_type)
 
@@ -171,15 +179,13 @@ def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
 
 
 def count_rows(table: Table, table_slice: TableSlice) -> int:
-    return table.scan(row_filter=table_slice.row_filter(partition_type_of(table, table_slice))).count()
+    return slice_scan(table, table_slice).count()
 
 
 def estimate_slice_bytes(table: Table, table_slice: TableSlice) -> tuple[int, int]:
     """Bytes and records of the slice's data files, from Iceberg metadata alone."""
-    partition_type = partition_type_of(table, table_slice)
-    tasks = table.scan(row_filter=table_slice.row_filter(partition_type)).plan_files()
     size = records = 0
-    for task in tasks:
+    for task in slice_scan(table, table_slice).plan_files():
         size += task.file.file_size_in_bytes
         records += task.file.record_count
     return size, records

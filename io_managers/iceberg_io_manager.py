@@ -17,7 +17,7 @@ from io_managers.commits import (
     WriteRequest,
     count_rows,
     estimate_slice_bytes,
-    partition_type_of,
+    slice_scan,
 )
 from io_managers.retries import commit_with_retries, retry_commit
 from io_managers.slices import TableSlice
@@ -37,10 +37,8 @@ PREVIEW_ROWS = 5
 
 
 def slice_for(context: dg.InputContext | dg.OutputContext, partition_column: str | None) -> TableSlice:
-    if partition_column is None or not context.has_asset_partitions:
-        return TableSlice()
-    window = context.asset_partitions_time_window
-    return TableSlice(partition_column=partition_column, start=window.start, end=window.end)
+    window = context.asset_partitions_time_window if context.has_asset_partitions else None
+    return TableSlice.of(partition_column, window)
 
 
 def to_arrow(obj: object) -> pa.Table:
@@ -176,5 +174,4 @@ class IcebergIOManager(dg.ConfigurableIOManager):
             from io_managers.spark_tables import read_slice
 
             return read_slice(self.compute.session(), table, table_slice)
-        partition_type = partition_type_of(table, table_slice)
-        return arrow_to_pandas(table.scan(row_filter=table_slice.row_filter(partition_type)).to_arrow())
+        return arrow_to_pandas(slice_scan(table, table_slice).to_arrow())

@@ -21,6 +21,7 @@ from io_managers.commits import (
     plan_commit,
     publish,
     skip_repeated_append,
+    slice_scan,
 )
 from io_managers.slices import PartitionWindowError, TableSlice
 
@@ -61,8 +62,7 @@ def read_slice(spark, table: Table, table_slice: TableSlice):
     """The slice as a Spark DataFrame, from the data files pyiceberg plans for it."""
     from pyspark.sql import functions as F
 
-    partition_type = partition_type_of(table, table_slice)
-    tasks = list(table.scan(row_filter=table_slice.row_filter(partition_type)).plan_files())
+    tasks = list(slice_scan(table, table_slice).plan_files())
     schema = spark_schema_of(table.schema().as_arrow())
     if any(task.delete_files for task in tasks):
         raise NotImplementedError(
@@ -81,7 +81,7 @@ def read_slice(spark, table: Table, table_slice: TableSlice):
         )
     )
     if table_slice.is_partitioned:
-        frame = frame.filter(_window_predicate(table_slice, partition_type))
+        frame = frame.filter(_window_predicate(table_slice, partition_type_of(table, table_slice)))
     return frame
 
 
@@ -168,7 +168,7 @@ def commit_spark(table: Table, frame, request: WriteRequest) -> CommitResult:
     from pyspark import StorageLevel
 
     incoming_schema = arrow_schema_of(frame)
-    plan = plan_commit(table, incoming_schema.empty_table(), request)
+    plan, _ = plan_commit(table, incoming_schema.empty_table(), request)
     # Checked, counted and written: computed once (spilling to disk when large), not three times.
     frame = _cast_to(frame, plan.target_schema).persist(StorageLevel.MEMORY_AND_DISK)
     try:
