@@ -54,10 +54,7 @@ def build_resources(settings: Settings) -> dict:
     spark = SparkResource(
         master=settings.spark_master, remote=settings.spark_remote, conf=settings.spark_conf
     )
-    threshold = settings.spark_threshold_bytes
-    compute = ComputeResource(
-        spark=spark, **({} if threshold is None else {"spark_threshold_bytes": threshold})
-    )
+    compute = ComputeResource(spark=spark, spark_threshold_bytes=settings.spark_threshold_bytes)
     return {
         "catalog": catalog,
         "compute": compute,

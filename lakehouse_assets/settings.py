@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from resources.compute import DEFAULT_SPARK_THRESHOLD_BYTES
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SUPPORTED_ENVIRONMENTS = ("local", "aws")
 # LAKEHOUSE_FILE_IO: a short name or the dotted path of any pyiceberg FileIO
@@ -45,7 +47,7 @@ class Settings:
     aws: AwsSettings | None = None
     notify_from: str = "lakehouse@localhost"
     notify_to: tuple[str, ...] = ("data-team@localhost",)
-    spark_threshold_bytes: int | None = None
+    spark_threshold_bytes: int = DEFAULT_SPARK_THRESHOLD_BYTES
     spark_master: str = "local[*]"
     spark_remote: str | None = None
     spark_conf: dict = field(default_factory=dict)
@@ -101,7 +103,7 @@ def _spark_settings() -> dict:
     except json.JSONDecodeError as exc:
         raise ValueError(f"LAKEHOUSE_SPARK_CONF is not a JSON object of Spark settings: {exc}") from None
     return {
-        "spark_threshold_bytes": int(threshold) if threshold else None,
+        "spark_threshold_bytes": int(threshold) if threshold else DEFAULT_SPARK_THRESHOLD_BYTES,
         "spark_master": os.environ.get("LAKEHOUSE_SPARK_MASTER", "local[*]"),
         "spark_remote": os.environ.get("LAKEHOUSE_SPARK_REMOTE") or None,
         "spark_conf": {str(key): str(value) for key, value in spark_conf.items()},
