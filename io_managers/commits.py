@@ -4,21 +4,30 @@ Whatever engine computed the data, the table changes here, atomically: the slice
 and the new ones arrive in one commit, together with schema evolution and documentation.
 """
 
+import contextlib
+import datetime as dt
 import uuid
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyiceberg.exceptions import CommitStateUnknownException
 from pyiceberg.expressions import BooleanExpression
-from pyiceberg.table import DataScan, Table, Transaction
-from pyiceberg.types import IcebergType
+from pyiceberg.io.pyarrow import parquet_file_to_data_file
+from pyiceberg.table import DataScan, Table, TableProperties, Transaction
+from pyiceberg.transforms import DayTransform
+from pyiceberg.types import DateType, IcebergType, NestedField
+from pyiceberg.utils.concurrent import ExecutorFactory
 
 from io_managers.slices import TableSlice
 from io_managers.tables import evolve_and_document, plan_schema
 
 COMMIT_ID_PROPERTY = "lakehouse.commit-id"
 RUN_PROPERTY = "lakehouse.run-id"
+EPOCH = dt.date(1970, 1, 1)
 SLICE_PROPERTY = "lakehouse.slice"
 
 
@@ -146,8 +155,163 @@ def publish(table: Table, plan: CommitPlan, write: Callable[[Transaction], None]
             request.properties or {},
         )
         write(transaction)
-    table.refresh()
+    # The transaction's commit has already given `table` the new metadata: no catalog round trip.
     return _snapshot_of(table, plan.commit_id)
+
+
+def replace_with_files(transaction: Transaction, table: Table, plan: CommitPlan, paths: list[str]) -> None:
+    """Commit Parquet files an engine wrote: one snapshot in which the slice's old files go and these arrive.
+
+    The files carry no Iceberg field ids, so readers find their columns through the name mapping.
+    The old files are known from scan planning rather than from a delete predicate: a slice of whole
+    days in a table partitioned by day owns whole files, so the swap touches metadata only and
+    leaves one snapshot per write instead of a delete and an append.
+    """
+    request = plan.request
+    metadata = transaction.table_metadata
+    mapping = metadata.schema().name_mapping.model_dump_json()
+    if metadata.properties.get(TableProperties.DEFAULT_NAME_MAPPING) != mapping:
+        transaction.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
+    executor = ExecutorFactory.get_or_create()
+    new_files = list(executor.map(lambda path: parquet_file_to_data_file(table.io, metadata, path), paths))
+    snapshots = transaction.update_snapshot(snapshot_properties=plan.snapshot_properties)
+    if request.mode == "append":
+        if new_files:
+            with snapshots.fast_append() as append:
+                for data_file in new_files:
+                    append.append_data_file(data_file)
+        return
+    if not owns_whole_files(table, request.slice):
+        transaction.delete(plan.row_filter, snapshot_properties=plan.snapshot_properties)
+        old_files = []
+    else:
+        old_files = [task.file for task in slice_scan(table, request.slice).plan_files()]
+    if not old_files and not new_files:
+        return
+    with snapshots.overwrite() as overwrite:
+        # The slice's filter scopes pyiceberg's conflict check: without it, a file another writer
+        # adds to any other partition in the meantime fails this commit's validation.
+        overwrite.delete_by_predicate(plan.row_filter)
+        for data_file in old_files:
+            overwrite.delete_data_file(data_file)
+        for data_file in new_files:
+            overwrite.append_data_file(data_file)
+
+
+def _day_field(table: Table):
+    """The table's only partition field when it is a day transform (the layout the product creates)."""
+    fields = table.spec().fields
+    if len(fields) == 1 and isinstance(fields[0].transform, DayTransform):
+        return fields[0]
+    return None
+
+
+def _source_of(table: Table, partition_field) -> NestedField:
+    return table.schema().find_field(partition_field.source_id)
+
+
+def owns_whole_files(table: Table, table_slice: TableSlice) -> bool:
+    """Whether every data file the slice's scan plans lies wholly inside the slice.
+
+    True for the whole of an unpartitioned table, and for whole days of a table partitioned by day on
+    the slice's column. A window that does not start at midnight in the column's own time (UTC for
+    `timestamptz`) cuts through files, which are then rewritten by a predicate delete instead.
+    """
+    if not table_slice.is_partitioned:
+        return True
+    day_field = _day_field(table)
+    if day_field is None or _source_of(table, day_field).name != table_slice.partition_column:
+        return False
+    return all(_is_midnight(bound) for bound in table_slice.bounds_for(partition_type_of(table, table_slice)))
+
+
+def _is_midnight(bound: dt.date) -> bool:
+    if not isinstance(bound, dt.datetime):
+        return True
+    return bound.time() == dt.time() and bound.utcoffset() in (None, dt.timedelta())
+
+
+def _days_of(table: Table, data: pa.Table) -> pa.Array | None:
+    """Each row's day partition value, or None for an unpartitioned table."""
+    day_field = _day_field(table)
+    if day_field is None:
+        return None
+    source = _source_of(table, day_field)
+    values = data.column(source.name)
+    if isinstance(source.field_type, DateType):
+        return values.combine_chunks().cast(pa.int32())
+    return DayTransform().pyarrow_transform(source.field_type)(values.combine_chunks())
+
+
+def plan_data_files(table: Table, data: pa.Table, plan: CommitPlan) -> list[tuple[str, pa.Table]] | None:
+    """Where each day's rows go: one Parquet file per day under the table's data location.
+
+    pyiceberg's own writer groups every frame by partition first, which costs more than writing
+    a frame the slice check has just proved to be one day. None when pyiceberg must write the
+    files instead: the table has another partition layout, or rows without a partition value.
+    """
+    if table.spec().fields and _day_field(table) is None:
+        return None
+    days = _days_of(table, data)
+    if days is not None and days.null_count:
+        return None
+    directory = f"{table.location().rstrip('/')}/data"
+    if data.num_rows == 0:
+        return []
+    if days is None:
+        return [(f"{directory}/{plan.commit_id}.parquet", data)]
+    folder = f"{directory}/{table.spec().fields[0].name}="
+    unique = pc.unique(days)
+    return [
+        (
+            f"{folder}{EPOCH + dt.timedelta(days=day.as_py())}/{plan.commit_id}.parquet",
+            data if len(unique) == 1 else data.filter(pc.equal(days, day)),
+        )
+        for day in unique
+    ]
+
+
+def write_data_files(table: Table, files: list[tuple[str, pa.Table]]) -> None:
+    """The files, written with the table's Parquet settings (zstd unless the table says otherwise)."""
+    properties = table.properties
+    codec = properties.get(TableProperties.PARQUET_COMPRESSION, TableProperties.PARQUET_COMPRESSION_DEFAULT)
+    level = properties.get(TableProperties.PARQUET_COMPRESSION_LEVEL)
+    row_group_rows = int(properties.get(TableProperties.PARQUET_ROW_GROUP_LIMIT, 1 << 20))
+
+    def write(file: tuple[str, pa.Table]) -> None:
+        path, rows = file
+        with table.io.new_output(path).create() as stream:
+            pq.write_table(
+                rows,
+                stream,
+                compression="none" if codec == "uncompressed" else codec,
+                compression_level=int(level) if level else None,
+                row_group_size=row_group_rows,
+            )
+
+    list(ExecutorFactory.get_or_create().map(write, files))
+
+
+@contextlib.contextmanager
+def removed_unless_committed(remove: Callable[[], None]) -> Iterator[None]:
+    """Remove a write's files when its commit failed, so no orphans linger.
+
+    Not when the catalog could not say whether the commit landed: then the files may be the
+    table's, and the maintenance job's orphan removal decides once they are old enough.
+    """
+    try:
+        yield
+    except CommitStateUnknownException:
+        raise
+    except BaseException:
+        remove()
+        raise
+
+
+def remove_data_files(table: Table, paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError, OSError):
+            table.io.delete(path)
 
 
 def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
@@ -164,15 +328,22 @@ def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
         existing = table.scan(row_filter=plan.row_filter).to_arrow()
         to_write, replaced = _merge_upsert(existing, data, request.primary_key)
 
+    files = plan_data_files(table, to_write, plan)
+    paths = [path for path, _ in files or []]
+
     def write(transaction: Transaction) -> None:
-        if request.mode == "append":
+        if files is not None:
+            replace_with_files(transaction, table, plan, paths)
+        elif request.mode == "append":
             transaction.append(to_write, snapshot_properties=plan.snapshot_properties)
         else:
             transaction.overwrite(
                 to_write, overwrite_filter=plan.row_filter, snapshot_properties=plan.snapshot_properties
             )
 
-    snapshot_id = publish(table, plan, write)
+    with removed_unless_committed(lambda: remove_data_files(table, paths)):
+        write_data_files(table, files or [])
+        snapshot_id = publish(table, plan, write)
     return CommitResult(
         request.mode, rows_written=data.num_rows, rows_replaced=replaced, snapshot_id=snapshot_id
     )

@@ -10,7 +10,7 @@ import contextlib
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-from pyiceberg.table import Table, TableProperties, Transaction
+from pyiceberg.table import Table
 
 from io_managers.commits import (
     CommitPlan,
@@ -20,6 +20,8 @@ from io_managers.commits import (
     partition_type_of,
     plan_commit,
     publish,
+    removed_unless_committed,
+    replace_with_files,
     skip_repeated_append,
     slice_scan,
 )
@@ -186,25 +188,13 @@ def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPl
         replaced = existing.count() - kept.count()
 
     directory = _commit_directory(table, plan.commit_id)
-    files: list[str] = []
 
-    def write(transaction: Transaction) -> None:
-        mapping = transaction.table_metadata.schema().name_mapping.model_dump_json()
-        # Spark writes no field ids: readers find columns by name through this mapping.
-        if transaction.table_metadata.properties.get(TableProperties.DEFAULT_NAME_MAPPING) != mapping:
-            transaction.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
-        if request.mode != "append":
-            transaction.delete(plan.row_filter, snapshot_properties=plan.snapshot_properties)
-        if files:
-            transaction.add_files(files, snapshot_properties=plan.snapshot_properties)
-
-    try:
+    # Parts a failed Spark job wrote, or files of a failed commit, must not linger as orphans.
+    with removed_unless_committed(lambda: _remove_directory(directory)):
         files = _write_files(to_write, directory, request.slice)
-        snapshot_id = publish(table, plan, write)
-    except BaseException:
-        # Files of a write or commit that did not happen must not linger as orphans.
-        _remove_directory(directory)
-        raise
+        snapshot_id = publish(
+            table, plan, lambda transaction: replace_with_files(transaction, table, plan, files)
+        )
     return CommitResult(request.mode, rows_written=rows, rows_replaced=replaced, snapshot_id=snapshot_id)
 
 
