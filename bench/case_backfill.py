@@ -1,9 +1,9 @@
 """Case 4: backfill of the 2013 example, all layers, against a plain pandas script.
 
 `ours` runs what a Dagster backfill of the example launches: one run for the reference tables,
-then one run per month for every daily table (the backfill policy runs up to 31 partitions per
-run), each run in a process of its own (as the run launcher does) against a persistent Dagster
-instance and a fresh catalog. Its time is the sum of the runs' process wall times.
+then one run per chunk of days for every daily table (`lakehouse_assets.policies`: up to
+PANDAS_DAYS_PER_RUN partitions per run), each run in a process of its own (as the run launcher
+does) against a persistent Dagster instance and a fresh catalog. Its time is the sum of the runs' process wall times.
 `plain pandas` is bench/plain_pandas.py over the same landing files, one process.
 
 The landing files are written once (not timed). Each repetition starts from an empty catalog.
@@ -24,12 +24,15 @@ HERE = Path(__file__).resolve()
 YEAR = (dt.date(2013, 1, 1), dt.date(2013, 12, 31))
 
 
-def months(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
+def chunks(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """The runs a Dagster backfill launches under the product's policy: consecutive days, N per run."""
+    from lakehouse_assets.policies import PANDAS_DAYS_PER_RUN
+
     ranges, first = [], start
     while first <= end:
-        following = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
-        ranges.append((first, min(end, following - dt.timedelta(days=1))))
-        first = following
+        last = min(end, first + dt.timedelta(days=PANDAS_DAYS_PER_RUN - 1))
+        ranges.append((first, last))
+        first = last + dt.timedelta(days=1)
     return ranges
 
 
@@ -92,7 +95,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
     )
     start = YEAR[0]
     repeats = repeats or int(os.environ.get("LAKEHOUSE_BENCH_BACKFILL_REPEATS") or 1)
-    runs = months(start, end)
+    runs = chunks(start, end)
     with tempfile.TemporaryDirectory(prefix="bench-case4-") as directory:
         work = Path(directory)
         home = work / "lakehouse"
@@ -170,7 +173,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
     markdown = f"""
 {start}..{end} ({days} days, {rows.get("flights", {}).get("landing", 0):,} flights, {rows.get("weather", {}).get("landing", 0):,}
 weather rows) plus the three reference tables, landing to output. Ours: {len(runs) + 1} runs (reference tables,
-then one per month), each a process. {repeats} repetitions, alternating.
+then one per chunk of PANDAS_DAYS_PER_RUN days), each a process. {repeats} repetitions, alternating.
 
 | variant | median wall s | inside the runs s (no process start-up, no imports) | of which Dagster event log s (events) | runs s |
 |---|---:|---:|---:|---|

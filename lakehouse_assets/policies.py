@@ -9,9 +9,10 @@ import os
 
 import dagster as dg
 
-# pandas holds a run's whole window in memory and upserts it in one merge: a week is small enough
-# for both and still turns a month's backfill into five runs instead of thirty-one.
-PANDAS_DAYS_PER_RUN = int(os.environ.get("LAKEHOUSE_PANDAS_DAYS_PER_RUN", "7"))
+# A run's fixed cost (process start, code location load, Dagster's step events) is paid per run,
+# so a month per run makes a year's backfill 12 runs instead of 52 weekly ones. Memory stays
+# bounded regardless: a window whose data outgrows the Spark threshold is read on Spark.
+PANDAS_DAYS_PER_RUN = int(os.environ.get("LAKEHOUSE_PANDAS_DAYS_PER_RUN", "31"))
 SINGLE_RUN_ENGINES = frozenset({"spark"})
 
 

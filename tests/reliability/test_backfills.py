@@ -78,7 +78,7 @@ def test_backfill_policy_follows_the_engine():
     assert backfill_policy_for(False) is None
     assert backfill_policy_for(True, "spark") == dg.BackfillPolicy.single_run()
     pandas = backfill_policy_for(True, "pandas")
-    assert pandas.max_partitions_per_run == 7 and backfill_policy_for(True, "auto") == pandas
+    assert pandas.max_partitions_per_run == 31 and backfill_policy_for(True, "auto") == pandas
 
 
 def test_the_resume_command_reads_the_instance(settings, tmp_path, monkeypatch, capsys):
