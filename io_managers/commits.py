@@ -16,10 +16,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.exceptions import CommitStateUnknownException
 from pyiceberg.expressions import BooleanExpression
-from pyiceberg.io.pyarrow import parquet_file_to_data_file
+from pyiceberg.partitioning import PartitionField
 from pyiceberg.table import DataScan, Table, TableProperties, Transaction
 from pyiceberg.transforms import DayTransform
-from pyiceberg.types import DateType, IcebergType, NestedField
+from pyiceberg.types import DateType, IcebergType
 from pyiceberg.utils.concurrent import ExecutorFactory
 
 from io_managers.slices import TableSlice
@@ -159,46 +159,28 @@ def publish(table: Table, plan: CommitPlan, write: Callable[[Transaction], None]
     return _snapshot_of(table, plan.commit_id)
 
 
-def replace_with_files(transaction: Transaction, table: Table, plan: CommitPlan, paths: list[str]) -> None:
-    """Commit Parquet files an engine wrote: one snapshot in which the slice's old files go and these arrive.
+def replace_with_files(transaction: Transaction, plan: CommitPlan, paths: list[str]) -> None:
+    """Commit Parquet files an engine wrote: the slice's rows go, these files arrive.
 
     The files carry no Iceberg field ids, so readers find their columns through the name mapping.
-    The old files are known from scan planning rather than from a delete predicate: a slice of whole
-    days in a table partitioned by day owns whole files, so the swap touches metadata only and
-    leaves one snapshot per write instead of a delete and an append.
+    A slice of whole days in a table partitioned by day owns whole files, so pyiceberg's delete
+    drops them from the manifests without reading or rewriting any data.
     """
-    request = plan.request
     metadata = transaction.table_metadata
     mapping = metadata.schema().name_mapping.model_dump_json()
     if metadata.properties.get(TableProperties.DEFAULT_NAME_MAPPING) != mapping:
         transaction.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
-    executor = ExecutorFactory.get_or_create()
-    new_files = list(executor.map(lambda path: parquet_file_to_data_file(table.io, metadata, path), paths))
-    snapshots = transaction.update_snapshot(snapshot_properties=plan.snapshot_properties)
-    if request.mode == "append":
-        if new_files:
-            with snapshots.fast_append() as append:
-                for data_file in new_files:
-                    append.append_data_file(data_file)
-        return
-    if not owns_whole_files(table, request.slice):
+    if plan.request.mode != "append":
         transaction.delete(plan.row_filter, snapshot_properties=plan.snapshot_properties)
-        old_files = []
-    else:
-        old_files = [task.file for task in slice_scan(table, request.slice).plan_files()]
-    if not old_files and not new_files:
-        return
-    with snapshots.overwrite() as overwrite:
-        # The slice's filter scopes pyiceberg's conflict check: without it, a file another writer
-        # adds to any other partition in the meantime fails this commit's validation.
-        overwrite.delete_by_predicate(plan.row_filter)
-        for data_file in old_files:
-            overwrite.delete_data_file(data_file)
-        for data_file in new_files:
-            overwrite.append_data_file(data_file)
+    if paths:
+        # New names under this commit's id: checking them against every file of the table (the
+        # default) would read all its manifests for nothing.
+        transaction.add_files(
+            paths, snapshot_properties=plan.snapshot_properties, check_duplicate_files=False
+        )
 
 
-def _day_field(table: Table):
+def _day_field(table: Table) -> PartitionField | None:
     """The table's only partition field when it is a day transform (the layout the product creates)."""
     fields = table.spec().fields
     if len(fields) == 1 and isinstance(fields[0].transform, DayTransform):
@@ -206,37 +188,12 @@ def _day_field(table: Table):
     return None
 
 
-def _source_of(table: Table, partition_field) -> NestedField:
-    return table.schema().find_field(partition_field.source_id)
-
-
-def owns_whole_files(table: Table, table_slice: TableSlice) -> bool:
-    """Whether every data file the slice's scan plans lies wholly inside the slice.
-
-    True for the whole of an unpartitioned table, and for whole days of a table partitioned by day on
-    the slice's column. A window that does not start at midnight in the column's own time (UTC for
-    `timestamptz`) cuts through files, which are then rewritten by a predicate delete instead.
-    """
-    if not table_slice.is_partitioned:
-        return True
-    day_field = _day_field(table)
-    if day_field is None or _source_of(table, day_field).name != table_slice.partition_column:
-        return False
-    return all(_is_midnight(bound) for bound in table_slice.bounds_for(partition_type_of(table, table_slice)))
-
-
-def _is_midnight(bound: dt.date) -> bool:
-    if not isinstance(bound, dt.datetime):
-        return True
-    return bound.time() == dt.time() and bound.utcoffset() in (None, dt.timedelta())
-
-
 def _days_of(table: Table, data: pa.Table) -> pa.Array | None:
     """Each row's day partition value, or None for an unpartitioned table."""
     day_field = _day_field(table)
     if day_field is None:
         return None
-    source = _source_of(table, day_field)
+    source = table.schema().find_field(day_field.source_id)
     values = data.column(source.name)
     if isinstance(source.field_type, DateType):
         return values.combine_chunks().cast(pa.int32())
@@ -333,7 +290,7 @@ def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
 
     def write(transaction: Transaction) -> None:
         if files is not None:
-            replace_with_files(transaction, table, plan, paths)
+            replace_with_files(transaction, plan, paths)
         elif request.mode == "append":
             transaction.append(to_write, snapshot_properties=plan.snapshot_properties)
         else:

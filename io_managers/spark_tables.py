@@ -192,9 +192,7 @@ def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPl
     # Parts a failed Spark job wrote, or files of a failed commit, must not linger as orphans.
     with removed_unless_committed(lambda: _remove_directory(directory)):
         files = _write_files(to_write, directory, request.slice)
-        snapshot_id = publish(
-            table, plan, lambda transaction: replace_with_files(transaction, table, plan, files)
-        )
+        snapshot_id = publish(table, plan, lambda transaction: replace_with_files(transaction, plan, files))
     return CommitResult(request.mode, rows_written=rows, rows_replaced=replaced, snapshot_id=snapshot_id)
 
 

@@ -51,7 +51,7 @@ def test_a_range_write_lands_one_file_per_day_and_one_snapshot(catalog):
     assert table.scan().count() == 12
 
 
-def test_overwriting_a_day_swaps_only_its_file_in_one_overwrite_snapshot(catalog):
+def test_overwriting_a_day_drops_its_file_without_rewriting_data(catalog):
     first = [dt.date(2024, 3, 1)] * 2 + [dt.date(2024, 3, 2)] * 2
     table = create_table_if_missing(catalog, "staging.readings", _readings(first, 1).schema, "reading_date")
     commit(table, _readings(first, 1), WriteRequest("overwrite", _days(dt.date(2024, 3, 1), 2), "run-1"))
@@ -64,15 +64,24 @@ def test_overwriting_a_day_swaps_only_its_file_in_one_overwrite_snapshot(catalog
     )
 
     after = _live_files(table)
-    assert after[0] == before[0]  # 2024-03-01 untouched: same file, nothing rewritten
+    assert after[0] == before[0]  # 2024-03-01 untouched: same file
     assert after[1] != before[1]
-    snapshot = table.current_snapshot()
-    assert snapshot.summary.operation.value == "overwrite"
-    assert snapshot.summary["deleted-data-files"] == "1"
-    assert snapshot.summary["added-data-files"] == "1"
-    assert len(table.metadata.snapshots) == 2
+    delete, append = table.metadata.snapshots[-2:]
+    assert (delete.summary.operation.value, append.summary.operation.value) == ("delete", "append")
+    assert delete.summary["deleted-data-files"] == "1"
+    assert "added-data-files" not in delete.summary.additional_properties  # metadata only: no rewrite
     values = table.scan().to_arrow().sort_by("reading_date")
     assert values.column("value").to_pylist() == [1, 1, 2, 2, 2]
+
+
+def test_rewriting_a_day_again_and_again_keeps_the_manifest_list_short(catalog):
+    day = [dt.date(2024, 3, 1)] * 2
+    table = create_table_if_missing(catalog, "staging.readings", _readings(day, 1).schema, "reading_date")
+    for run in range(6):
+        commit(table, _readings(day, run), WriteRequest("overwrite", _days(day[0], 1), f"run-{run}"))
+
+    assert len(table.current_snapshot().manifests(table.io)) <= 2
+    assert table.scan().to_arrow().column("value").to_pylist() == [5, 5]
 
 
 def test_a_table_partitioned_another_way_is_written_by_pyiceberg(catalog):
