@@ -31,6 +31,11 @@ NEW_TABLE_PROPERTIES = {
     "commit.retry.min-wait-ms": "50",
     "commit.retry.max-wait-ms": "2000",
     "commit.retry.total-timeout-ms": "120000",
+    # pyiceberg copies the whole table metadata some 40 times per commit, so its log of earlier
+    # metadata files (100 by default) makes every write slower. Ten are plenty next to the
+    # maintenance job's five days of snapshots; older metadata files are deleted as they drop out.
+    "write.metadata.previous-versions-max": "10",
+    "write.metadata.delete-after-commit.enabled": "true",
 }
 
 

@@ -1,6 +1,7 @@
 """How the Arrow path lays out and commits its files: one file per day, one snapshot per write."""
 
 import datetime as dt
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -74,14 +75,17 @@ def test_overwriting_a_day_drops_its_file_without_rewriting_data(catalog):
     assert values.column("value").to_pylist() == [1, 1, 2, 2, 2]
 
 
-def test_rewriting_a_day_again_and_again_keeps_the_manifest_list_short(catalog):
+def test_rewriting_a_day_again_and_again_keeps_manifests_and_metadata_short(catalog):
     day = [dt.date(2024, 3, 1)] * 2
     table = create_table_if_missing(catalog, "staging.readings", _readings(day, 1).schema, "reading_date")
-    for run in range(6):
+    for run in range(15):
         commit(table, _readings(day, run), WriteRequest("overwrite", _days(day[0], 1), f"run-{run}"))
 
     assert len(table.current_snapshot().manifests(table.io)) <= 2
-    assert table.scan().to_arrow().column("value").to_pylist() == [5, 5]
+    assert len(table.metadata.metadata_log) == 10
+    metadata_files = list(Path(table.location().removeprefix("file://"), "metadata").glob("*.metadata.json"))
+    assert len(metadata_files) == 11  # the current one and the ten it logs
+    assert table.scan().to_arrow().column("value").to_pylist() == [14, 14]
 
 
 def test_a_table_partitioned_another_way_is_written_by_pyiceberg(catalog):
