@@ -53,7 +53,61 @@ class RawResult:
 
 
 def _parse(values: pa.Array, column: Column) -> pa.Array:
-    """Typed values; a value that does not parse becomes null (the caller flags it)."""
+    """Typed values; a value that does not parse becomes null (the caller flags it).
+
+    Numbers first try Arrow's plain cast, which is many times faster than `_parse_validated` but
+    refuses a whole column for one bad value, and is used only where it accepts exactly what
+    `_parse_validated` accepts, with the same values (tests/test_raw_fast_path.py holds them to it):
+    when the cast fails, or a value could be one the two read differently, `_parse_validated`
+    types the column.
+    """
+    target = arrow_type(column.type)
+    if _cast_agrees(values, column.type, target):
+        try:
+            return pc.cast(values, target)
+        except pa.ArrowInvalid:
+            pass
+    return _parse_validated(values, column)
+
+
+def _cast_agrees(values: pa.Array, type_name: str, target: pa.DataType) -> bool:
+    """Whether, for these values, Arrow's cast to `target` can only accept what the validator accepts.
+
+    Arrow refuses what the validator also refuses except for (so these go to the validator):
+    - int/long: hexadecimal ("0x1F", which the cast also wraps around: "0xFFFFFFFF" is -1);
+    - double: "nan(...)" (a C-style NaN payload);
+    - decimal: more digits than 128 bits hold, which the cast wraps around silently (also after it
+      multiplies the value up to the column's scale), and exponents, which reach the same. Without
+      an exponent, a value of at most 38 - scale characters cannot get there.
+    It refuses leading "+" (ints), whitespace, "", unicode digits, "1_000", "1e3" (ints), overflow.
+    """
+    if not isinstance(values, pa.Array) or values.type != pa.string():
+        return False
+    if type_name in _INT_BOUNDS:
+        return not _data_contains(values, b"xX")
+    if type_name == "double":
+        return not _data_contains(values, b"(")
+    if target.id == pa.decimal128(1, 0).id:
+        longest = pc.max(pc.binary_length(values)).as_py() or 0
+        return longest <= 38 - target.scale and not _data_contains(values, b"eE")
+    return False
+
+
+def _data_contains(values: pa.Array, characters: bytes) -> bool:
+    """Whether any of these (ASCII) characters occurs in the bytes behind the values.
+
+    The whole data buffer is searched, also the bytes of null slots and of values outside a slice,
+    so a hit may be a false alarm (the caller then takes the slow path), a miss is certain.
+    """
+    data = values.buffers()[2]
+    if data is None:
+        return False
+    text = data.to_pybytes()
+    return any(text.find(character) >= 0 for character in characters)
+
+
+def _parse_validated(values: pa.Array, column: Column) -> pa.Array:
+    """`_parse` without the cast's shortcut: what a value must look like is checked value by value."""
     type_name = column.type
     target = arrow_type(type_name)
     if type_name == "string":
