@@ -119,7 +119,7 @@ def read_landed_file(
     )
     # From here on only the UTF-8 bytes are read (the blank-line search too): `text` is not kept.
     del text
-    blank_line = _first_blank_line(utf8)
+    end_of_file = len(utf8)
     # Without a quote character in the file no field was quoted, so no value can hold a line break.
     quoted = utf8.find(options.quote_char.encode()) >= 0
     if not utf8.endswith(b"\n"):
@@ -185,9 +185,13 @@ def read_landed_file(
                 f"{file.key}: line {good_lines[index]}: a quoted value runs past the end of the line "
                 f"(is a quote not closed?); values cannot contain line breaks"
             )
-    # The parser would read a blank line as a row of empty strings.
-    if blank_line is not None:
-        raise LandingFileError(f"{file.key}: line {blank_line} is blank; a CSV file cannot have blank lines")
+    # The parser would read a blank line as a row of empty strings, so the file is searched (up to
+    # the line break added above) only when a row holds nothing else, or when rows with the wrong
+    # number of fields, which the table does not show, could hide one.
+    if invalid or _has_empty_row(table, header):
+        line = _first_blank_line(utf8, end_of_file)
+        if line is not None:
+            raise LandingFileError(f"{file.key}: line {line} is blank; a CSV file cannot have blank lines")
     if table.num_rows == 0 and not invalid:
         if contract.source.file_checks.header_only == "reject":
             raise LandingFileError(
@@ -214,19 +218,32 @@ def read_landed_file(
     return pa.table(columns)
 
 
-def _first_blank_line(utf8: bytes) -> int | None:
-    """The number of the file's first blank line ("" or a lone "\\r" between line breaks), if any.
+def _first_blank_line(utf8: bytes, end: int) -> int | None:
+    """The number of the first blank line ("" or a lone "\\r" between line breaks) in `utf8[:end]`.
 
-    Two byte searches instead of a regular expression over a copy of the text; in UTF-8 the bytes
+    Byte searches instead of a regular expression over a copy of the text; in UTF-8 the bytes
     "\\n" and "\\r" are those characters only.
     """
-    if utf8.startswith((b"\n", b"\r\n")):
+    if utf8.startswith((b"\n", b"\r\n"), 0, end):
         return 1
-    found = [position for position in (utf8.find(b"\n\n"), utf8.find(b"\n\r\n")) if position >= 0]
+    found = [
+        position for position in (utf8.find(b"\n\n", 0, end), utf8.find(b"\n\r\n", 0, end)) if position >= 0
+    ]
     if not found:
         return None
     # the line break at `position` ends the line before the blank one
     return utf8.count(b"\n", 0, min(found)) + 2
+
+
+def _has_empty_row(table: pa.Table, names: list[str]) -> bool:
+    """Whether a row holds nothing but empty strings (which is how the parser reads a blank line)."""
+    empty = None
+    for name in names:
+        column_empty = pc.equal(pc.binary_length(table.column(name)), 0)
+        empty = column_empty if empty is None else pc.and_(empty, column_empty)
+        if not pc.any(empty).as_py():
+            return False
+    return empty is not None
 
 
 def _may_contain(table: pa.Table, names: list[str], character: bytes) -> bool:

@@ -214,7 +214,10 @@ def test_the_first_blank_line_is_found_as_the_regular_expression_found_it():
     texts = ["", "\n", "\r\n", "\r\r\n", "a\n\n", "a\r\n\r\n", "a\n\r\r\n", "\n\r\n"]
     texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(5000)]
     for text in texts:
-        assert _first_blank_line(text.encode()) == _old_blank_line(text), repr(text)
+        data = text.encode()
+        assert _first_blank_line(data, len(data)) == _old_blank_line(text), repr(text)
+        # the search stops at `end`: a line break added after it changes nothing
+        assert _first_blank_line(data + b"\n", len(data)) == _old_blank_line(text), repr(text)
 
 
 @pytest.mark.parametrize("quote_char", ['"', "'"])
@@ -245,3 +248,12 @@ def test_a_quoted_line_break_is_found_in_a_later_column_and_with_another_quote_c
     # a double quote is no quote character here: a value may hold it, and no line break
     table = read(b'a,b,c\n1,"2,3\n', make_contract(columns=("a", "b", "c"), csv={"quote_char": "'"}))
     assert rows(table, "a", "b", "c") == [("1", '"2', "3")]
+
+
+def test_a_blank_line_is_found_also_where_only_a_flagged_row_shows_it():
+    # the table has no row of empty strings here: the blank line is inside a row with too many fields
+    contract = make_contract(source={"file_checks": {"policy": "quarantine_rows"}})
+    with pytest.raises(LandingFileError, match=r"line 3 is blank"):
+        read(b'a,b\n1,"x\n\ny",3\n4,5\n', contract)
+    with pytest.raises(LandingFileError, match=r"line 3 is blank"):
+        read(b"a,b\n1,2,3\n\n4,5\n", contract)
