@@ -7,8 +7,10 @@ the same file can be timed against other versions of the code:
 
     PYTHONPATH=. .venv/bin/python bench/typing_profile.py --work /tmp/typing-bench
     # the code of another revision, same script and file:
-    git archive main lakehouse_assets resources | tar -x -C /tmp/typing-main
+    mkdir /tmp/typing-main && git archive main lakehouse_assets resources | tar -x -C /tmp/typing-main
     PYTHONPATH=/tmp/typing-main .venv/bin/python bench/typing_profile.py --work /tmp/typing-bench
+
+On a busy machine, alternate the two in separate processes a few times and compare the medians.
 
 `--parts` adds, for the typing, the time of each contract type's parse (`_parse` per column,
 summed by type) next to a plain `pc.cast` of the same columns.
@@ -74,6 +76,7 @@ def main() -> None:
     )
     loaded_at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     runs: dict[str, list[float]] = {}
+    load_before = os.getloadavg()
 
     def timed(name: str, function):
         started = time.perf_counter()
@@ -109,6 +112,7 @@ def main() -> None:
         "csv_mib": round(len(data) / 2**20, 1),
         "typed": result.typed.num_rows,
         "rejects": result.rejects.num_rows,
+        "load_average": {"start": load_before, "end": os.getloadavg()},
         "median_s": {name: round(statistics.median(seconds), 3) for name, seconds in runs.items()},
         "runs_s": {name: [round(s, 3) for s in seconds] for name, seconds in runs.items()},
     }
