@@ -74,7 +74,7 @@ def _parse(values: pa.Array, column: Column) -> pa.Array:
 
 
 def _cast_agrees(values: pa.Array, type_name: str, target: pa.DataType) -> bool:
-    """Whether Arrow's cast to `target` can only accept values the validator accepts (alike).
+    """Whether Arrow's cast to `target` can only accept values the validator accepts, as it types them.
 
     What the cast refuses goes to the validator anyway: a leading "+" (ints) or whitespace, which
     the validator accepts, and "", unicode digits, "1_000", "1e3" (ints), overflow, which it does
@@ -236,7 +236,9 @@ def type_landing_rows(landing: pa.Table, contract: DatasetContract) -> RawResult
     if ROW_ERROR in landing.column_names:
         # rows landing quarantined (wrong number of fields) are rejected whole, with landing's reason
         row_errors = landing.column(ROW_ERROR).combine_chunks()
-        for index in _positions(pc.is_valid(row_errors)):
+        # (all null, the common case: no row to look up)
+        flagged = _positions(pc.is_valid(row_errors)) if row_errors.null_count < len(row_errors) else []
+        for index in flagged:
             reasons[index] = [f"landing: {row_errors[index].as_py()}"]
             failed_columns[index] = [ROW_ERROR]
 
