@@ -12,6 +12,7 @@ the same file can be timed against other versions of the code:
 
 On a busy machine, alternate the two in separate processes a few times and compare the medians.
 
+`--variant quoted` puts every field in double quotes, `--variant one-bad` makes one value a reject.
 `--parts` adds, for the typing, the time of each contract type's parse (`_parse` per column,
 summed by type) next to a plain `pc.cast` of the same columns.
 """
@@ -29,6 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 DAY = dt.date(2013, 1, 2)
+DEP_TIME_FIELD = 3
 
 
 def scaled_file(work: Path, target_rows: int) -> Path:
@@ -36,14 +38,29 @@ def scaled_file(work: Path, target_rows: int) -> Path:
     from engines import write_scaled_day
 
     path = work / "landing" / "flights" / f"flights_{DAY}.csv"
-    marker = work / f"rows-{target_rows}"
-    if path.exists() and marker.exists():
+    marker = work / "rows"
+    if path.exists() and marker.exists() and marker.read_text() == str(target_rows):
         return path
     write_scaled_day(work / "landing", 1)
     rows_per_copy = len(path.read_text().splitlines()) - 1
     write_scaled_day(work / "landing", max(1, round(target_rows / rows_per_copy)))
-    marker.touch()
+    marker.write_text(str(target_rows))
     return path
+
+
+def variant(data: bytes, name: str) -> bytes:
+    """The file as exported: `plain`; `quoted`, every field in double quotes (as spreadsheets
+    export); `one-bad`, one `dep_time` in the middle that is no int (one reject, that column typed
+    by the validator)."""
+    lines = data.rstrip(b"\n").split(b"\n")
+    if name == "quoted":
+        lines = [b'"' + line.replace(b",", b'","') + b'"' for line in lines]
+    elif name == "one-bad":
+        middle = len(lines) // 2
+        fields = lines[middle].split(b",")
+        fields[DEP_TIME_FIELD] = b"12x"
+        lines[middle] = b",".join(fields)
+    return b"\n".join(lines) + b"\n"
 
 
 def main() -> None:
@@ -52,6 +69,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--parts", action="store_true", help="time each type's parse as well")
+    parser.add_argument("--variant", choices=["plain", "quoted", "one-bad"], default="plain")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="typing-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -69,6 +87,8 @@ def main() -> None:
     path = scaled_file(work, args.rows)
     contract = load_contract(Path(lakehouse_assets.__file__).parent / "contracts" / "flights.yaml")
     data = path.read_bytes()
+    if args.variant != "plain":
+        data = variant(data, args.variant)
     file = LandedFile(
         key=f"flights/{path.name}",
         size=len(data),
@@ -111,6 +131,7 @@ def main() -> None:
                 runs.setdefault(label, []).append(seconds)
     report = {
         "code": str(Path(raw.__file__).parent.parent),
+        "variant": args.variant,
         "rows": landing.num_rows,
         "csv_mib": round(len(data) / 2**20, 1),
         "typed": result.typed.num_rows,
