@@ -8,8 +8,6 @@ and the problem, before anything is written.
 import csv
 import datetime as dt
 import functools
-import io
-import re
 
 import numpy as np
 import pyarrow as pa
@@ -119,8 +117,14 @@ def read_landed_file(
         if options.encoding.lower().replace("-", "") == "utf8" and not data.startswith(b"\xef\xbb\xbf")
         else text.encode()
     )
+    # From here on only the UTF-8 bytes are read (the blank-line search too): `text` is not kept.
+    del text
+    end_of_file = len(utf8)
+    # Without a quote character in the file no field was quoted, so no value can hold a line break.
+    quoted = utf8.find(options.quote_char.encode()) >= 0
     if not utf8.endswith(b"\n"):
         # Otherwise a quote left open on the last line would end quietly at the end of the file.
+        # (The one copy of the whole file left, and only for a file without a final line break.)
         utf8 += b"\n"
 
     bad_rows: list[str] = []
@@ -136,7 +140,8 @@ def read_landed_file(
 
     try:
         table = pacsv.read_csv(
-            io.BytesIO(utf8),
+            # (zero copy: an io.BytesIO would be read block by block through Python)
+            pa.BufferReader(utf8),
             read_options=pacsv.ReadOptions(
                 # Only the serial reader tells the invalid-row handler the row's line number.
                 column_names=header,
@@ -167,21 +172,26 @@ def read_landed_file(
     # without bad rows the lines are just consecutive: skip the set difference (a sort of every line)
     good_lines = np.setdiff1d(every_line, [row.number for row in invalid]) if invalid else every_line
     # The parser still follows an open quote past the end of a line, which would shift every
-    # _source_line after it (and, with an unclosed quote, swallow the rest of the file).
-    spans_lines = functools.reduce(pc.or_, (pc.match_substring(table.column(name), "\n") for name in header))
-    index = pc.index(spans_lines, True).as_py()
-    if index >= 0:
-        raise LandingFileError(
-            f"{file.key}: line {good_lines[index]}: a quoted value runs past the end of the line "
-            f"(is a quote not closed?); values cannot contain line breaks"
+    # _source_line after it (and, with an unclosed quote, swallow the rest of the file). Only a
+    # quoted field can hold a line break, and one search of the columns' bytes rules it out; the
+    # value-by-value search runs only to name the row.
+    if quoted and _may_contain(table, header, b"\n"):
+        spans_lines = functools.reduce(
+            pc.or_, (pc.match_substring(table.column(name), "\n") for name in header)
         )
-    # The parser would read a blank line as a row of empty strings. (The "\n" in front finds a blank
-    # first line too and makes the count below the blank line's number.)
-    lines = "\n" + text
-    blank = re.search(r"\n\r?\n", lines)
-    if blank:
-        line = lines.count("\n", 0, blank.end() - 1)
-        raise LandingFileError(f"{file.key}: line {line} is blank; a CSV file cannot have blank lines")
+        index = pc.index(spans_lines, True).as_py()
+        if index >= 0:
+            raise LandingFileError(
+                f"{file.key}: line {good_lines[index]}: a quoted value runs past the end of the line "
+                f"(is a quote not closed?); values cannot contain line breaks"
+            )
+    # The parser would read a blank line as a row of empty strings, so the file is searched (up to
+    # the line break added above) only when a row holds nothing else, or when rows with the wrong
+    # number of fields, which the table does not show, could hide one.
+    if invalid or _has_empty_row(table, header):
+        line = _first_blank_line(utf8, end_of_file)
+        if line is not None:
+            raise LandingFileError(f"{file.key}: line {line} is blank; a CSV file cannot have blank lines")
     if table.num_rows == 0 and not invalid:
         if contract.source.file_checks.header_only == "reject":
             raise LandingFileError(
@@ -189,7 +199,7 @@ def read_landed_file(
                 "(source.file_checks.header_only: reject)"
             )
         findings.append("header only: no rows")
-    lines = good_lines.astype(np.int64)
+    lines = good_lines.astype(np.int64, copy=False)
     if quarantine:
         table, lines = _with_flagged_rows(table, lines, invalid, header, options)
         if invalid:
@@ -206,6 +216,50 @@ def read_landed_file(
     if quarantine:
         columns[ROW_ERROR] = table.column(ROW_ERROR)
     return pa.table(columns)
+
+
+def _first_blank_line(utf8: bytes, end: int) -> int | None:
+    """The number of the first blank line ("" or a lone "\\r" between line breaks) in `utf8[:end]`.
+
+    Byte searches instead of a regular expression over a copy of the text; in UTF-8 the bytes
+    "\\n" and "\\r" are those characters only.
+    """
+    if utf8.startswith((b"\n", b"\r\n"), 0, end):
+        return 1
+    found = [
+        position for position in (utf8.find(b"\n\n", 0, end), utf8.find(b"\n\r\n", 0, end)) if position >= 0
+    ]
+    if not found:
+        return None
+    # the line break at `position` ends the line before the blank one
+    return utf8.count(b"\n", 0, min(found)) + 2
+
+
+def _has_empty_row(table: pa.Table, names: list[str]) -> bool:
+    """Whether a row holds nothing but empty strings (which is how the parser reads a blank line)."""
+    empty = None
+    for name in names:
+        column_empty = pc.equal(pc.binary_length(table.column(name)), 0)
+        empty = column_empty if empty is None else pc.and_(empty, column_empty)
+        if not pc.any(empty).as_py():
+            return False
+    return empty is not None
+
+
+def _may_contain(table: pa.Table, names: list[str], character: bytes) -> bool:
+    """Whether a byte may occur in a value of these string columns (searching their data buffers whole).
+
+    A buffer can hold bytes of no value (a slice's neighbours), so True may be a false alarm; False is
+    certain.
+    """
+    for name in names:
+        for chunk in table.column(name).chunks:
+            if chunk.type not in (pa.string(), pa.large_string()):
+                return True
+            data = chunk.buffers()[2]
+            if data is not None and data.to_pybytes().find(character) >= 0:
+                return True
+    return False
 
 
 def _with_flagged_rows(

@@ -5,6 +5,7 @@ strings and the reason, in `raw.<dataset>_rejects`.
 """
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -53,7 +54,64 @@ class RawResult:
 
 
 def _parse(values: pa.Array, column: Column) -> pa.Array:
-    """Typed values; a value that does not parse becomes null (the caller flags it)."""
+    """Typed values; a value that does not parse becomes null (the caller flags it).
+
+    Numbers first try Arrow's plain cast, which is many times faster than `_parse_validated` but
+    refuses a whole column for one bad value, and is used only where it accepts exactly what
+    `_parse_validated` accepts, with the same values (tests/test_raw_fast_path.py holds them to it):
+    when the cast fails, or a value could be one the two read differently, `_parse_validated`
+    types the column.
+    """
+    if column.type == "string":
+        return values
+    target = arrow_type(column.type)
+    if _cast_agrees(values, column.type, target):
+        try:
+            return pc.cast(values, target)
+        except pa.ArrowInvalid:
+            pass
+    return _parse_validated(values, column)
+
+
+def _cast_agrees(values: pa.Array, type_name: str, target: pa.DataType) -> bool:
+    """Whether Arrow's cast to `target` can only accept values the validator accepts, as it types them.
+
+    What the cast refuses goes to the validator anyway: a leading "+" (ints) or whitespace, which
+    the validator accepts, and "", unicode digits, "1_000", "1e3" (ints), overflow, which it does
+    not. What the cast accepts beyond the validator is kept from it here:
+    - int/long: hexadecimal ("0x1F"; the cast also wraps "0xFFFFFFFF" around to -1): an "x";
+    - double: "nan(...)" (a C-style NaN payload): a "(";
+    - decimal: more digits than 128 bits hold, which the cast wraps around silently (also when it
+      multiplies the value up to the column's scale), and exponents, which get there too: an "e",
+      or a value longer than 38 - scale characters.
+    """
+    if not isinstance(values, pa.Array) or values.type != pa.string():
+        return False
+    if type_name in _INT_BOUNDS:
+        return not _data_contains(values, b"xX")
+    if type_name == "double":
+        return not _data_contains(values, b"(")
+    if target.id == pa.decimal128(1, 0).id:
+        longest = pc.max(pc.binary_length(values)).as_py() or 0
+        return longest <= 38 - target.scale and not _data_contains(values, b"eE")
+    return False
+
+
+def _data_contains(values: pa.Array, characters: bytes) -> bool:
+    """Whether any of these (ASCII) characters occurs in the bytes behind the values.
+
+    The whole data buffer is searched, also the bytes of null slots and of values outside a slice,
+    so a hit may be a false alarm (the caller then takes the slow path), a miss is certain.
+    """
+    data = values.buffers()[2]
+    if data is None:
+        return False
+    text = data.to_pybytes()
+    return any(text.find(character) >= 0 for character in characters)
+
+
+def _parse_validated(values: pa.Array, column: Column) -> pa.Array:
+    """`_parse` without the cast's shortcut: what a value must look like is checked value by value."""
     type_name = column.type
     target = arrow_type(type_name)
     if type_name == "string":
@@ -123,20 +181,54 @@ def _positions(mask: pa.Array) -> list[int]:
     return np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False)).tolist()
 
 
+def _present(values: pa.Array, null_values: list[str]) -> pa.Array:
+    """True where a value is not one of the contract's null values (also where it is null).
+
+    (A few comparisons are cheaper than `is_in`'s hashing; a null, in a row landing flagged, is
+    present as `is_in` has it, so that it is flagged.)
+    """
+    if not null_values:
+        return pa.repeat(pa.scalar(True), len(values))
+    if len(null_values) > 3:
+        return pc.invert(pc.is_in(values, pa.array(null_values, pa.string())))
+    present = functools.reduce(
+        pc.and_, (pc.not_equal(values, pa.scalar(value, pa.string())) for value in null_values)
+    )
+    return pc.fill_null(present, True) if values.null_count else present
+
+
+def _nulled(values: pa.Array, present: pa.Array) -> pa.Array:
+    """`values` with null where `present` is false; without copying the strings where it can."""
+    if not present.false_count:
+        return values
+    if (
+        values.type == pa.string()
+        and values.null_count == 0
+        and present.null_count == 0
+        and values.offset == present.offset == 0
+    ):
+        # present's bits become the validity bitmap: a null slot keeps its bytes, which nobody reads
+        return pa.Array.from_buffers(pa.string(), len(values), [present.buffers()[1], *values.buffers()[1:]])
+    return pc.if_else(present, values, pa.scalar(None, pa.string()))
+
+
 def type_landing_rows(landing: pa.Table, contract: DatasetContract) -> RawResult:
-    null_values = pa.array(contract.source.csv.null_values, pa.string())
+    null_values = list(contract.source.csv.null_values)
     reasons: dict[int, list[str]] = defaultdict(list)
     failed_columns: dict[int, list[str]] = defaultdict(list)
     typed_columns = {}
     for column in contract.columns:
         original = landing.column(column.name).combine_chunks()
-        present = pc.invert(pc.is_in(original, null_values))
-        source = pc.if_else(present, original, pa.scalar(None, pa.string()))
-        typed = _parse(source, column)
-        for index in _positions(pc.and_(present, pc.is_null(typed))):
-            reasons[index].append(f"{column.name}: {original[index].as_py()!r} is not a valid {column.type}")
-            failed_columns[index].append(column.name)
-        if not column.nullable:
+        present = _present(original, null_values)
+        typed = _parse(_nulled(original, present), column)
+        # whole-column checks first: when nothing failed (the common case) no row is visited
+        failed = pc.and_(present, pc.is_null(typed))
+        if failed.true_count:
+            for index in _positions(failed):
+                value = original[index].as_py()
+                reasons[index].append(f"{column.name}: {value!r} is not a valid {column.type}")
+                failed_columns[index].append(column.name)
+        if not column.nullable and present.false_count:
             for index in _positions(pc.invert(present)):
                 reasons[index].append(f"{column.name}: required value is missing")
                 failed_columns[index].append(column.name)
@@ -144,19 +236,25 @@ def type_landing_rows(landing: pa.Table, contract: DatasetContract) -> RawResult
     if ROW_ERROR in landing.column_names:
         # rows landing quarantined (wrong number of fields) are rejected whole, with landing's reason
         row_errors = landing.column(ROW_ERROR).combine_chunks()
-        for index in _positions(pc.is_valid(row_errors)):
+        # (all null, the common case: no row to look up)
+        flagged = _positions(pc.is_valid(row_errors)) if row_errors.null_count < len(row_errors) else []
+        for index in flagged:
             reasons[index] = [f"landing: {row_errors[index].as_py()}"]
             failed_columns[index] = [ROW_ERROR]
 
     lineage = {name: landing.column(name) for name in LINEAGE_COLUMNS}
     typed = pa.table(typed_columns | lineage)
-    rejected = np.zeros(landing.num_rows, dtype=bool)
-    rejected[list(reasons)] = True
-    rejects = landing.select([*(column.name for column in contract.columns), *LINEAGE_COLUMNS]).filter(
-        pa.array(rejected)
-    )
+    rejects = landing.select([*(column.name for column in contract.columns), *LINEAGE_COLUMNS])
+    if reasons:
+        rejected = np.zeros(landing.num_rows, dtype=bool)
+        rejected[list(reasons)] = True
+        rejects = rejects.filter(pa.array(rejected))
+        typed = typed.filter(pa.array(~rejected))
+    else:
+        # every row typed (the common case): no filtering, which would copy every column
+        rejects = rejects.slice(0, 0)
     ordered = sorted(reasons)
     rejects = rejects.append_column(
         REJECT_COLUMNS, pa.array([",".join(failed_columns[index]) for index in ordered], pa.string())
     ).append_column(REJECT_REASON, pa.array(["; ".join(reasons[index]) for index in ordered], pa.string()))
-    return RawResult(typed=typed.filter(pa.array(~rejected)), rejects=rejects)
+    return RawResult(typed=typed, rejects=rejects)

@@ -2,12 +2,14 @@
 
 import datetime as dt
 import hashlib
+import random
+import re
 
 import pyarrow as pa
 import pytest
 
 from lakehouse_assets.contract_model import DatasetContract
-from lakehouse_assets.landing import LINEAGE_COLUMNS, LandingFileError, read_landed_file
+from lakehouse_assets.landing import LINEAGE_COLUMNS, LandingFileError, _first_blank_line, read_landed_file
 from resources.landing_storage import LandedFile
 
 KEY = "orders/orders_2024-05-06.csv"
@@ -197,3 +199,61 @@ def test_every_bad_row_is_counted_and_the_first_ones_are_shown():
     assert "line 3:" in message and "line 11:" in message
     # only the first five are listed
     assert "line 13:" not in message
+
+
+def _old_blank_line(text: str) -> int | None:
+    """How landing found the first blank line before it searched the bytes (a regex over a copy)."""
+    lines = "\n" + text
+    blank = re.search(r"\n\r?\n", lines)
+    return lines.count("\n", 0, blank.end() - 1) if blank else None
+
+
+def test_the_first_blank_line_is_found_as_the_regular_expression_found_it():
+    rng = random.Random("blank-lines")
+    pieces = ["\n", "\r", "\r\n", "a", ",", " ", "\u00e9"]
+    texts = ["", "\n", "\r\n", "\r\r\n", "a\n\n", "a\r\n\r\n", "a\n\r\r\n", "\n\r\n"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(5000)]
+    for text in texts:
+        data = text.encode()
+        assert _first_blank_line(data, len(data)) == _old_blank_line(text), repr(text)
+        # the search stops at `end`: a line break added after it changes nothing
+        assert _first_blank_line(data + b"\n", len(data)) == _old_blank_line(text), repr(text)
+
+
+@pytest.mark.parametrize("quote_char", ['"', "'"])
+def test_no_value_read_holds_a_line_break_whatever_the_quotes(quote_char):
+    # the per-value search for line breaks runs only when the file holds a quote character
+    rng = random.Random(f"line-breaks-{quote_char}")
+    contract = make_contract(csv={"quote_char": quote_char})
+    pieces = ["1", "x", ",", "\n", "\r\n", "\r", '"', "'", '""', "''"]
+    read_ok = failed = 0
+    for _ in range(3000):
+        body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 10)))
+        data = f"a,b\n{body}".encode()
+        try:
+            table = read(data, contract)
+        except LandingFileError:
+            failed += 1
+            continue
+        read_ok += 1
+        for name in ("a", "b"):
+            assert not any("\n" in value for value in table.column(name).to_pylist() if value), repr(data)
+    assert read_ok > 100 and failed > 100
+
+
+def test_a_quoted_line_break_is_found_in_a_later_column_and_with_another_quote_char():
+    contract = make_contract(columns=("a", "b", "c"), csv={"quote_char": "'"})
+    with pytest.raises(LandingFileError, match=r"line 3: a quoted value runs past the end of the line"):
+        read(b"a,b,c\n1,2,3\n4,5,'6\n7'\n8,9,10\n", contract)
+    # a double quote is no quote character here: a value may hold it, and no line break
+    table = read(b'a,b,c\n1,"2,3\n', make_contract(columns=("a", "b", "c"), csv={"quote_char": "'"}))
+    assert rows(table, "a", "b", "c") == [("1", '"2', "3")]
+
+
+def test_a_blank_line_is_found_also_where_only_a_flagged_row_shows_it():
+    # the table has no row of empty strings here: the blank line is inside a row with too many fields
+    contract = make_contract(source={"file_checks": {"policy": "quarantine_rows"}})
+    with pytest.raises(LandingFileError, match=r"line 3 is blank"):
+        read(b'a,b\n1,"x\n\ny",3\n4,5\n', contract)
+    with pytest.raises(LandingFileError, match=r"line 3 is blank"):
+        read(b"a,b\n1,2,3\n\n4,5\n", contract)

@@ -357,3 +357,18 @@ def test_an_empty_landing_table_gives_empty_typed_and_rejects_tables():
         assert result.typed.num_rows == 0 and result.rejects.num_rows == 0
         assert result.typed.schema.field("i").type == pa.int32()
         assert result.typed.schema.field("z").type == pa.timestamp("us", tz="UTC")
+
+
+@pytest.mark.parametrize(
+    "null_values", [["NA"], ["", "NA", "null"], ["", "NA", "null", "-", "n/a"]], ids=["one", "three", "five"]
+)
+@pytest.mark.parametrize("type_name", ["string", "int", "double"])
+def test_any_number_of_declared_null_values(null_values, type_name):
+    values = [*null_values, "1", "NULL"]
+    _, found = outcomes({"type": type_name}, values, null_values=null_values)
+    assert found[: len(null_values)] == [("ok", None)] * len(null_values)
+    assert found[-2][0] == "ok"
+    expected_last = (
+        ("ok", "NULL") if type_name == "string" else ("rejected", f"v: 'NULL' is not a valid {type_name}")
+    )
+    assert found[-1] == expected_last
