@@ -8,7 +8,7 @@ import datetime as dt
 import functools
 from collections import defaultdict
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 import pyarrow as pa
@@ -170,11 +170,37 @@ def _to_decimal(values: pa.Array, target: pa.DataType) -> pa.Array:
     # Through Python's Decimal: Arrow's string cast silently wraps numbers beyond 38 digits around.
     result = []
     for value in values.to_pylist():
+        number = _exact_decimal(value, target.precision, target.scale) if value is not None else None
         try:
-            result.append(pa.scalar(Decimal(value), target).as_py() if value is not None else None)
+            result.append(pa.scalar(number, target).as_py() if number is not None else None)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             result.append(None)
     return pa.array(result, target)
+
+
+def _exact_decimal(text: str, precision: int, scale: int) -> Decimal | None:
+    """The value when it fits `decimal(precision, scale)` exactly, else None.
+
+    Checked on the digits before Arrow sees the value: Arrow rounded `1e-77` to 0.00 without a
+    word, and an exponent such as `1e-10000000` crashed the process inside its conversion.
+    """
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not number.is_finite():
+        return None
+    _, digits, exponent = number.as_tuple()
+    significant = len(digits)
+    while significant > 1 and digits[significant - 1] == 0:  # trailing zeros carry no precision
+        significant -= 1
+        exponent += 1
+    if number.is_zero():
+        return number
+    whole_digits = significant + exponent
+    if exponent < -scale or whole_digits > precision - scale:
+        return None
+    return number
 
 
 def _positions(mask: pa.Array) -> list[int]:

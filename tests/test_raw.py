@@ -169,6 +169,16 @@ def test_decimal():
     )
 
 
+def test_decimal_exponents_beyond_the_column_are_rejected_not_rounded_or_fatal():
+    # 1e-77 was rounded to 0.00; 1e-10000000 crashed the process; the last raised InvalidOperation.
+    check(
+        {"type": "decimal(5,2)"},
+        [("0e-99", Decimal("0.00")), ("1.5e1", Decimal("15.00")), ("12300e-2", Decimal("123.00"))],
+        ["1e-77", "1e-10000000", "1e-99999999999999999999", "1e400", "1e3"],
+        pa.decimal128(5, 2),
+    )
+
+
 def test_boolean():
     true = ["true", "TRUE", "t", "Yes", "y", "1", " yes "]
     false = ["false", "False", "F", "no", "N", "0"]
