@@ -40,6 +40,18 @@ from io_managers.iceberg_io_manager import (
 from io_managers.slices import TableSlice
 from io_managers.spark_tables import to_spark
 from lakehouse_assets.automation import follow_inputs
+from lakehouse_assets.column_schema import (
+    FILE_DATE,
+    LINEAGE_COLUMN_TYPES,
+    LINEAGE_COLUMNS,
+    LINEAGE_DESCRIPTIONS,
+    REJECT_DESCRIPTIONS,
+    ROW_ERROR,
+    ROW_ERROR_DESCRIPTION,
+    SOURCE_FILE,
+    SOURCE_LINE,
+    type_label,
+)
 from lakehouse_assets.contract_model import (
     AggregateStep,
     Contract,
@@ -48,21 +60,9 @@ from lakehouse_assets.contract_model import (
     Partitioning,
 )
 from lakehouse_assets.file_checks import file_name_problem
-from lakehouse_assets.landing import (
-    FILE_DATE,
-    LINEAGE_COLUMNS,
-    LINEAGE_DESCRIPTIONS,
-    LINEAGE_TYPES,
-    ROW_ERROR,
-    ROW_ERROR_DESCRIPTION,
-    SOURCE_FILE,
-    SOURCE_LINE,
-    LandingFileError,
-    empty_landing_table,
-    read_landed_file,
-)
+from lakehouse_assets.landing import LandingFileError, empty_landing_table, read_landed_file
 from lakehouse_assets.policies import backfill_policy_for, table_pool
-from lakehouse_assets.raw import REJECT_DESCRIPTIONS, arrow_type, type_landing_rows
+from lakehouse_assets.raw import type_landing_rows
 from lakehouse_assets.spark_layers import landing_on_spark, raw_on_spark
 from lakehouse_assets.transforms import apply_model_steps, apply_staging_steps, row_count
 from resources.catalog import IcebergCatalogResource
@@ -104,7 +104,9 @@ def _column_schema(columns: list[tuple[str, str, str]]) -> dg.TableSchema:
 
 
 def _lineage_columns() -> list[tuple[str, str, str]]:
-    return [(name, str(LINEAGE_TYPES[name]), LINEAGE_DESCRIPTIONS[name]) for name in LINEAGE_COLUMNS]
+    return [
+        (name, type_label(LINEAGE_COLUMN_TYPES[name]), LINEAGE_DESCRIPTIONS[name]) for name in LINEAGE_COLUMNS
+    ]
 
 
 def _table_metadata(
@@ -247,7 +249,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     raw_key = dg.AssetKey(["raw", contract.name])
     landing_key = dg.AssetKey(["landing", contract.name])
     partition_column = FILE_DATE if contract.partitioning else None
-    typed_columns = [(c.name, str(arrow_type(c.type)), c.description) for c in contract.columns]
+    typed_columns = [(c.name, type_label(c.type), c.description) for c in contract.columns]
     string_columns = [(c.name, "string", c.description) for c in contract.columns]
     reject_columns = [(name, "string", doc) for name, doc in REJECT_DESCRIPTIONS.items()]
 

@@ -1,8 +1,13 @@
 """The code location loads and shows the graph the contracts describe."""
 
 import dagster as dg
+import pytest
 
+from lakehouse_assets.column_schema import LINEAGE_COLUMN_TYPES, type_label
+from lakehouse_assets.contract_model import COLUMN_TYPES
 from lakehouse_assets.definitions import defs
+from lakehouse_assets.landing import LINEAGE_TYPES
+from lakehouse_assets.raw import arrow_type
 
 DATASETS = ("airlines", "airports", "planes", "flights", "weather")
 EXPECTED_KEYS = (
@@ -69,3 +74,12 @@ def test_contract_rules_are_checks_on_their_tables_and_error_rules_block(setting
     output = {key.name for key in graph.asset_check_keys if key.asset_key.path[0] == "output"}
     # an aggregate changes the grain: no row reconciliation there, only its rules
     assert "input_rows_reconcile" not in output and "unique__flight_date__carrier" in output
+
+
+@pytest.mark.parametrize("type_name", [*COLUMN_TYPES, "decimal(10,2)", "decimal(38, 0)"])
+def test_column_schemas_name_types_as_arrow_does(type_name):
+    assert type_label(type_name) == str(arrow_type(type_name))
+
+
+def test_lineage_types_by_name_are_the_arrow_types_landing_writes():
+    assert {name: arrow_type(type_name) for name, type_name in LINEAGE_COLUMN_TYPES.items()} == LINEAGE_TYPES
