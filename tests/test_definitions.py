@@ -4,8 +4,9 @@ import dagster as dg
 import pytest
 
 from lakehouse_assets.column_schema import LINEAGE_COLUMN_TYPES, type_label
-from lakehouse_assets.contract_model import COLUMN_TYPES
-from lakehouse_assets.definitions import defs
+from lakehouse_assets.contract_model import COLUMN_TYPES, ModelContract, load_contracts
+from lakehouse_assets.definitions import CONTRACT_DIRS, defs
+from lakehouse_assets.factory import build_model_asset
 from lakehouse_assets.landing import LINEAGE_TYPES
 from lakehouse_assets.raw import arrow_type
 
@@ -83,3 +84,14 @@ def test_column_schemas_name_types_as_arrow_does(type_name):
 
 def test_lineage_types_by_name_are_the_arrow_types_landing_writes():
     assert {name: arrow_type(type_name) for name, type_name in LINEAGE_COLUMN_TYPES.items()} == LINEAGE_TYPES
+
+
+def test_a_model_function_in_a_missing_module_fails_when_the_definitions_load():
+    model = next(
+        contract
+        for contract in load_contracts(*CONTRACT_DIRS)
+        if isinstance(contract, ModelContract) and contract.function
+    )
+    wrong = model.model_copy(update={"function": "lakehouse_assets.models.no_such_module:build"})
+    with pytest.raises(ModuleNotFoundError, match="no_such_module"):
+        build_model_asset(wrong)
