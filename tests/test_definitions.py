@@ -1,5 +1,6 @@
 """The code location loads and shows the graph the contracts describe."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from lakehouse_assets import definitions
 from lakehouse_assets.column_schema import LINEAGE_COLUMN_TYPES, type_label
 from lakehouse_assets.contract_model import COLUMN_TYPES, ModelContract, load_contracts
 from lakehouse_assets.definitions import CONTRACT_DIRS, defs
@@ -132,3 +134,17 @@ def test_a_model_function_in_a_missing_module_fails_when_the_definitions_load():
     wrong = model.model_copy(update={"function": "lakehouse_assets.models.no_such_module:build"})
     with pytest.raises(ModuleNotFoundError, match="no_such_module"):
         build_model_asset(wrong)
+
+
+def test_a_second_load_reuses_the_assets_until_a_contract_changes(settings, tmp_path, monkeypatch):
+    """Dagster calls `defs()` twice per load: the contracts are parsed and built into assets once."""
+    copies = tuple(shutil.copytree(directory, tmp_path / directory.name) for directory in CONTRACT_DIRS)
+    monkeypatch.setattr(definitions, "CONTRACT_DIRS", copies)
+    airlines = dg.AssetKey(["landing", "airlines"])
+    first, second = defs(), defs()
+    assert all(built is reused for built, reused in zip(first.assets, second.assets, strict=True))
+
+    contract = copies[0] / "airlines.yaml"
+    contract.write_text(contract.read_text().replace("description: ", "description: Changed. ", 1))
+    changed = defs().resolve_asset_graph().get(airlines)
+    assert changed.description.startswith("Changed. ")
