@@ -6,20 +6,27 @@ with `quality.validate_before_commit` (the default), yields the check results *b
 when an error rule fails the output is never yielded, so the IO manager never commits and readers
 keep the last good snapshot, while Dagster fails the step on the failed blocking check and skips
 everything downstream. See "Quality" in the README.
+
+The specs are built when the code location loads; the validation runs in a step. So the functions
+that validate import the data stack (pandera, Narwhals, pyiceberg) themselves, when they run.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NoSuchTableError
 
 from checks import custom
-from checks.pandera_schemas import RuleOutcome, validate_frame
-from checks.rules import CompiledRule, ReferenceReader, compile_rule, describe
-from io_managers.slices import TableSlice
+from checks.descriptions import describe
 from lakehouse_assets.quality_contract import CustomRule, Quality
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+
+    from checks.pandera_schemas import RuleOutcome
+    from checks.rules import CompiledRule, ReferenceReader
 
 ENGINE_METADATA = "engine"
 
@@ -51,6 +58,11 @@ def catalog_reader(catalog: Catalog) -> ReferenceReader:
 
 
 def _compile(quality: Quality, partition_column: str | None, reader: ReferenceReader | None):
+    from pyiceberg.exceptions import NoSuchTableError
+
+    from checks.pandera_schemas import RuleOutcome
+    from checks.rules import CompiledRule, compile_rule
+
     compiled: list[CompiledRule] = []
     broken: list[RuleOutcome] = []
     for rule in quality.rules:
@@ -109,6 +121,8 @@ def evaluate_rules(
     catalog: Catalog | None = None,
 ) -> list[dg.AssetCheckResult]:
     """One lazy pandera validation of the frame; one check result per rule."""
+    from checks.pandera_schemas import validate_frame
+
     reader = catalog_reader(catalog) if catalog is not None else None
     compiled, broken = _compile(quality, partition_column, reader)
     outcomes = validate_frame(native, compiled, identity=identity, sample_rows=quality.sample_rows) + broken
@@ -193,6 +207,8 @@ def validated_output(
 
     Returns (as the generator's value) whether the output was handed to the IO manager.
     """
+    from io_managers.slices import TableSlice
+
     label = TableSlice.of(partition_column, partition_window(context)).label
     published = False
     for event in publish(

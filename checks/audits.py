@@ -6,15 +6,21 @@
 
 Each runs after its table's commit and counts what readers see; a contract's
 `quality.audit_tolerance` says how large a gap still reconciles (0 rows by default).
+
+The asset definitions take the audits' names when the code location loads; the counting runs in a
+step, so the functions that read tables import pyiceberg and the slices themselves, when they run.
 """
 
-import dagster as dg
-from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NoSuchTableError
+from __future__ import annotations
 
-from io_managers.commits import count_rows
-from io_managers.slices import TableSlice
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
 from lakehouse_assets.quality_contract import Tolerance
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
 
 LANDING_AUDIT = "landing_rows_reconcile"
 STAGING_AUDIT = "raw_rows_reconcile"
@@ -22,6 +28,9 @@ MODEL_AUDIT = "input_rows_reconcile"
 
 
 def committed_rows(catalog: Catalog, identifier: str, partition_column: str | None, window) -> int:
+    from io_managers.commits import count_rows
+    from io_managers.slices import TableSlice
+
     return count_rows(catalog.load_table(identifier), TableSlice.of(partition_column, window))
 
 
@@ -30,6 +39,8 @@ def rows_before_append(
 ) -> int:
     """What an append adds to: the slice's rows before the commit (0 for the other write modes,
     which replace the slice, and for a table not created yet)."""
+    from pyiceberg.exceptions import NoSuchTableError
+
     if write_mode != "append":
         return 0
     try:
@@ -77,6 +88,8 @@ def landing_reconciliation(
     tolerance: Tolerance | None = None,
 ) -> dg.AssetCheckResult:
     """landing = raw + rejects for the slice: proof that typing lost no row."""
+    from io_managers.slices import TableSlice
+
     counts = {
         f"{layer}_rows": committed_rows(catalog, identifier, partition_column, window)
         for layer, identifier in (

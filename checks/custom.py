@@ -8,13 +8,19 @@ unchanged on pandas and on PySpark, and the failing rows can be counted and samp
         return nw.col("arr_time").is_null() | (nw.col("arr_time") >= nw.col("dep_time"))
 
 In a contract: `- {rule: custom, check: arrival_after_departure, columns: [dep_time, arr_time]}`.
+
+Contracts name custom checks, so their modules are imported when the code location loads (an
+unknown name fails there). A module of checks therefore imports Narwhals inside each check, as
+`custom_checks.py` does, not at its top: loading the definitions must not import the data stack.
 """
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import narwhals as nw
+if TYPE_CHECKING:
+    import narwhals as nw
 
-CustomCheck = Callable[..., nw.Expr]
+CustomCheck = Callable[..., "nw.Expr"]
 _REGISTRY: dict[str, CustomCheck] = {}
 
 

@@ -15,6 +15,7 @@ import narwhals as nw
 import pyarrow as pa
 
 from checks import custom
+from checks.descriptions import describe
 from lakehouse_assets.quality_contract import (
     AllowedValuesRule,
     CustomRule,
@@ -83,35 +84,6 @@ def _reference_keys(table: pa.Table, columns: list[str]) -> list[Any]:
         return [value for value in keys.column(0).to_pylist() if value is not None]
     rows = zip(*(keys.column(name).to_pylist() for name in columns), strict=True)
     return [_KEY_SEPARATOR.join(str(value) for value in row) for row in rows if None not in row]
-
-
-def _bounds(subject: str, low: Any, high: Any) -> str:
-    def show(value: Any) -> str:
-        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-
-    if low is not None and high is not None:
-        return f"{subject} between {show(low)} and {show(high)}"
-    return f"{subject} >= {show(low)}" if low is not None else f"{subject} <= {show(high)}"
-
-
-def describe(rule: Rule) -> str:
-    if rule.description:
-        return rule.description
-    text = {
-        NotNullRule: lambda r: f"{', '.join(r.columns)} must not be null",
-        UniqueRule: lambda r: f"one row per ({', '.join(r.columns)})",
-        RangeRule: lambda r: _bounds(r.column, r.min, r.max),
-        AllowedValuesRule: lambda r: f"{r.column} in {r.values}",
-        RegexRule: lambda r: f"{r.column} matches {r.pattern!r}",
-        StringLengthRule: lambda r: _bounds(f"length of {r.column}", r.min, r.max),
-        DateBoundsRule: lambda r: _bounds(r.column, r.min, r.max),
-        RowCountRule: lambda r: _bounds("rows per partition", r.min, r.max),
-        ReferencesRule: lambda r: (
-            f"({', '.join(r.columns)}) exists in {r.table} ({', '.join(r.target_columns)})"
-        ),
-        CustomRule: lambda r: f"custom check {r.check}",
-    }[type(rule)]
-    return text(rule)
 
 
 def _row_count_check(rule: RowCountRule, partition_column: str | None) -> Callable[[Any], FrameVerdict]:

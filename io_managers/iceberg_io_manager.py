@@ -1,29 +1,14 @@
 """The Iceberg IO manager: asset outputs become commits, asset inputs become partition reads.
 
-Which rows an asset owns comes from its definition metadata (partition column, write mode,
-primary key) and from the partition *time window* of the run, so a single run over a range of
-partitions writes and reads exactly that range.
+This module is what the code location loads: the resource and the definition metadata keys, with
+no data stack. The reading and writing (pyiceberg, pyarrow, pandas) live in `table_io.py`, which
+the IO manager imports when a step first hands it an output or asks for an input.
 """
 
 import dagster as dg
-import narwhals as nw
-import pandas as pd
-import pyarrow as pa
-from pyiceberg.exceptions import NoSuchTableError
-from pyiceberg.table import Table
 
-from io_managers.commits import (
-    CommitResult,
-    WriteRequest,
-    count_rows,
-    estimate_slice_bytes,
-    slice_scan,
-)
-from io_managers.retries import commit_with_retries, retry_commit
-from io_managers.slices import TableSlice
-from io_managers.tables import create_table_if_missing, normalise_arrow
 from resources.catalog import IcebergCatalogResource
-from resources.compute import ComputeResource, is_spark_frame
+from resources.compute import ComputeResource
 
 # Definition metadata keys the asset factory sets and this IO manager reads.
 PARTITION_COLUMN = "lakehouse/partition_column"
@@ -34,66 +19,6 @@ TABLE_PROPERTIES = "lakehouse/table_properties"
 ENGINE = "lakehouse/engine"
 SPARK_THRESHOLD = "lakehouse/spark_threshold_bytes"
 PREVIEW_ROWS = 5
-
-
-def slice_for(context: dg.InputContext | dg.OutputContext, partition_column: str | None) -> TableSlice:
-    window = context.asset_partitions_time_window if context.has_asset_partitions else None
-    return TableSlice.of(partition_column, window)
-
-
-def to_arrow(obj: object) -> pa.Table:
-    """The engines a materialisation may hand over: pandas, Arrow or any frame Narwhals knows."""
-    if isinstance(obj, pa.Table):
-        table = obj
-    elif isinstance(obj, pd.DataFrame):
-        table = pa.Table.from_pandas(obj, preserve_index=False)
-    else:
-        table = nw.from_native(obj, eager_only=True).to_arrow()
-    return normalise_arrow(table)
-
-
-def arrow_to_pandas(data: pa.Table) -> pd.DataFrame:
-    # Arrow-backed columns keep nullable integers as integers and dates as dates.
-    return data.to_pandas(types_mapper=pd.ArrowDtype)
-
-
-def _column_docs(metadata: dict) -> dict[str, str]:
-    schema = metadata.get("dagster/column_schema")
-    if schema is None:
-        return {}
-    return {column.name: column.description or "" for column in schema.columns}
-
-
-def _metadata(
-    table: Table, result: CommitResult, table_slice: TableSlice, preview: pd.DataFrame, engine: str
-) -> dict:
-    columns = dg.TableSchema(
-        columns=[
-            dg.TableColumn(name=field.name, type=str(field.field_type), description=field.doc)
-            for field in table.schema().fields
-        ]
-    )
-    metadata = {
-        "engine": engine,
-        "write_mode": result.mode,
-        "rows_written": dg.MetadataValue.int(result.rows_written),
-        "rows_replaced": dg.MetadataValue.int(result.rows_replaced),
-        "slice": table_slice.label,
-        "slice_row_count": dg.MetadataValue.int(count_rows(table, table_slice)),
-        "table": table_identifier_of(table),
-        "table_location": dg.MetadataValue.path(table.location()),
-        "dagster/column_schema": columns,
-        "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "(no rows)"),
-    }
-    if result.snapshot_id is not None:
-        metadata["snapshot_id"] = dg.MetadataValue.text(str(result.snapshot_id))
-    if result.skipped_reason:
-        metadata["skipped"] = result.skipped_reason
-    return metadata
-
-
-def table_identifier_of(table: Table) -> str:
-    return ".".join(table.name())
 
 
 class IcebergIOManager(dg.ConfigurableIOManager):
@@ -109,69 +34,11 @@ class IcebergIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if obj is None:
             return
-        metadata = context.definition_metadata or {}
-        partition_column = metadata.get(PARTITION_COLUMN)
-        table_slice = slice_for(context, partition_column)
-        on_spark = is_spark_frame(obj)
-        if on_spark:
-            from io_managers.spark_tables import arrow_schema_of
+        from io_managers.table_io import write_output
 
-            schema = arrow_schema_of(obj)
-        else:
-            data = to_arrow(obj)
-            schema = data.schema
-        identifier = self.catalog.identifier(context.asset_key)
-        table = create_table_if_missing(self.catalog.load(), identifier, schema, partition_column)
-        run = context.step_context.dagster_run
-        request = WriteRequest(
-            mode=metadata.get(WRITE_MODE, "overwrite"),
-            slice=table_slice,
-            # a re-executed run keeps its root run id, so its append is recognised as a repeat
-            run_id=run.root_run_id or run.run_id,
-            primary_key=tuple(metadata.get(PRIMARY_KEY) or ()),
-            column_docs=_column_docs(metadata),
-            properties=self.catalog.table_properties(context.asset_key, metadata.get(TABLE_PROPERTIES) or {}),
-        )
-        if on_spark:
-            from io_managers.spark_tables import commit_spark
-
-            result = retry_commit(table, request, lambda fresh: commit_spark(fresh, obj, request))
-            preview = obj.limit(PREVIEW_ROWS).toPandas()
-        else:
-            result = commit_with_retries(table, data, request)
-            preview = data.slice(0, PREVIEW_ROWS).to_pandas()
-        context.add_output_metadata(
-            _metadata(table, result, table_slice, preview, "spark" if on_spark else "pandas")
-        )
+        write_output(context, obj, self.catalog)
 
     def load_input(self, context: dg.InputContext):
-        upstream = context.upstream_output
-        metadata = (upstream.definition_metadata if upstream else None) or {}
-        identifier = self.catalog.identifier(context.asset_key)
-        try:
-            table = self.catalog.load().load_table(identifier)
-        except NoSuchTableError:
-            raise dg.Failure(
-                f"table {identifier} does not exist yet: "
-                f"materialise {context.asset_key.to_user_string()} first"
-            ) from None
-        table_slice = slice_for(context, metadata.get(PARTITION_COLUMN))
-        size, records = estimate_slice_bytes(table, table_slice)
-        settings = context.definition_metadata or {}
-        engine = self.compute.choose(size, settings.get(ENGINE), settings.get(SPARK_THRESHOLD))
-        choice = {
-            "engine": engine,
-            "estimated_bytes": size,
-            "estimated_records": records,
-            "slice": table_slice.label,
-        }
-        if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
-            # Dagster attaches input metadata to one partition only; a range run logs the choice.
-            context.log.info(f"reading {identifier}: {choice}")
-        else:
-            context.add_input_metadata(choice)
-        if engine == "spark":
-            from io_managers.spark_tables import read_slice
+        from io_managers.table_io import read_input
 
-            return read_slice(self.compute.session(), table, table_slice)
-        return arrow_to_pandas(slice_scan(table, table_slice).to_arrow())
+        return read_input(context, self.catalog, self.compute)

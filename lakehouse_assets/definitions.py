@@ -1,11 +1,12 @@
 """The code location's one entry point: contracts -> assets, resources for the environment."""
 
+import functools
 from pathlib import Path
 
 import dagster as dg
 
 from io_managers.iceberg_io_manager import IcebergIOManager
-from lakehouse_assets.contract_model import load_contracts
+from lakehouse_assets.contract_model import Contract, load_contracts
 from lakehouse_assets.factory import build_assets
 from lakehouse_assets.jobs import JOBS
 from lakehouse_assets.maintenance import build_maintenance_schedule, table_maintenance_job
@@ -23,6 +24,27 @@ from resources.spark import SparkResource
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CONTRACT_DIRS = (PACKAGE_DIR / "contracts", PACKAGE_DIR / "models")
+
+
+def _contract_files() -> tuple[tuple[str, int, int], ...]:
+    """Each contract file's path, modification time and size: what the assets are built from."""
+    return tuple(
+        (str(path), stat.st_mtime_ns, stat.st_size)
+        for directory in CONTRACT_DIRS
+        for path in sorted(directory.glob("*.yaml"))
+        for stat in (path.stat(),)
+    )
+
+
+@functools.cache
+def _contracts_and_assets(
+    contract_files: tuple[tuple[str, int, int], ...],
+) -> tuple[tuple[Contract, ...], tuple[dg.AssetsDefinition, ...]]:
+    # Dagster calls `defs()` twice per load of the code location (once to resolve the lazy
+    # definitions, once to build the repository); the second call reuses what the first parsed and
+    # built, as long as no contract file changed in between. Settings are read on every call.
+    contracts = load_contracts(*CONTRACT_DIRS)
+    return tuple(contracts), tuple(build_assets(contracts))
 
 
 def build_resources(settings: Settings) -> dict:
@@ -68,14 +90,14 @@ def build_resources(settings: Settings) -> dict:
 @dg.definitions
 def defs() -> dg.Definitions:
     settings = load_settings()
-    contracts = load_contracts(*CONTRACT_DIRS)
+    contracts, assets = _contracts_and_assets(_contract_files())
     # On AWS the arrival sensors start with the deployment; locally they are switched on in the UI.
     arrivals = dg.DefaultSensorStatus.RUNNING if settings.aws else dg.DefaultSensorStatus.STOPPED
     return dg.Definitions(
-        assets=build_assets(contracts),
+        assets=assets,
         jobs=[*JOBS, table_maintenance_job],
         schedules=[*build_schedules(), build_maintenance_schedule()],
-        sensors=[*build_arrival_sensors(contracts, default_status=arrivals), *RUN_SENSORS],
+        sensors=[*build_arrival_sensors(list(contracts), default_status=arrivals), *RUN_SENSORS],
         resources=build_resources(settings),
         # Steps of one partition are small: one process avoids paying the imports once per step.
         executor=dg.in_process_executor,

@@ -3,32 +3,21 @@
 Asset keys are `[layer, table]`, one group per layer. Each asset carries in its definition
 metadata what the Iceberg IO manager needs (partition column, write mode, primary key, table
 properties) and the column schema the UI shows.
+
+This module runs when the code location loads, so it uses only the contracts, Dagster and plain
+names. What an asset does when its step runs is in `asset_bodies.py`, which each body imports
+then: loading the definitions never imports the data stack (pyarrow, Narwhals, pyiceberg, pandera).
 """
 
 import datetime as dt
 import functools
-import importlib
+import importlib.util
 import warnings
 
 import dagster as dg
-import narwhals as nw
-import pyarrow as pa
 
-from checks.asset_checks import (
-    audit_spec,
-    partition_window,
-    rule_check_specs,
-    validated_output,
-)
-from checks.audits import (
-    LANDING_AUDIT,
-    MODEL_AUDIT,
-    STAGING_AUDIT,
-    committed_rows,
-    landing_reconciliation,
-    removal_reconciliation,
-    rows_before_append,
-)
+from checks.asset_checks import audit_spec, rule_check_specs
+from checks.audits import LANDING_AUDIT, MODEL_AUDIT, STAGING_AUDIT
 from io_managers.iceberg_io_manager import (
     ENGINE,
     PARTITION_COLUMN,
@@ -37,9 +26,17 @@ from io_managers.iceberg_io_manager import (
     TABLE_PROPERTIES,
     WRITE_MODE,
 )
-from io_managers.slices import TableSlice
-from io_managers.spark_tables import to_spark
 from lakehouse_assets.automation import follow_inputs
+from lakehouse_assets.column_schema import (
+    FILE_DATE,
+    LINEAGE_COLUMN_TYPES,
+    LINEAGE_COLUMNS,
+    LINEAGE_DESCRIPTIONS,
+    REJECT_DESCRIPTIONS,
+    ROW_ERROR,
+    ROW_ERROR_DESCRIPTION,
+    type_label,
+)
 from lakehouse_assets.contract_model import (
     AggregateStep,
     Contract,
@@ -47,26 +44,9 @@ from lakehouse_assets.contract_model import (
     ModelContract,
     Partitioning,
 )
-from lakehouse_assets.file_checks import file_name_problem
-from lakehouse_assets.landing import (
-    FILE_DATE,
-    LINEAGE_COLUMNS,
-    LINEAGE_DESCRIPTIONS,
-    LINEAGE_TYPES,
-    ROW_ERROR,
-    ROW_ERROR_DESCRIPTION,
-    SOURCE_FILE,
-    SOURCE_LINE,
-    LandingFileError,
-    empty_landing_table,
-    read_landed_file,
-)
 from lakehouse_assets.policies import backfill_policy_for, table_pool
-from lakehouse_assets.raw import REJECT_DESCRIPTIONS, arrow_type, type_landing_rows
-from lakehouse_assets.spark_layers import landing_on_spark, raw_on_spark
-from lakehouse_assets.transforms import apply_model_steps, apply_staging_steps, row_count
 from resources.catalog import IcebergCatalogResource
-from resources.compute import ComputeResource, is_spark_frame
+from resources.compute import ComputeResource
 from resources.landing_storage import LandingStorage
 
 LAYER_ROLES = {
@@ -104,7 +84,9 @@ def _column_schema(columns: list[tuple[str, str, str]]) -> dg.TableSchema:
 
 
 def _lineage_columns() -> list[tuple[str, str, str]]:
-    return [(name, str(LINEAGE_TYPES[name]), LINEAGE_DESCRIPTIONS[name]) for name in LINEAGE_COLUMNS]
+    return [
+        (name, type_label(LINEAGE_COLUMN_TYPES[name]), LINEAGE_DESCRIPTIONS[name]) for name in LINEAGE_COLUMNS
+    ]
 
 
 def _table_metadata(
@@ -152,11 +134,6 @@ def _input(key: list[str] | dg.AssetKey, contract: Contract) -> dg.AssetIn:
     )
 
 
-def _choose_engine(compute: ComputeResource, contract: Contract, estimated_bytes: int) -> str:
-    pinned = None if contract.engine == "auto" else contract.engine
-    return compute.choose(estimated_bytes, pinned, contract.spark_threshold_bytes)
-
-
 def _spec_kwargs(contract: Contract, layer: str) -> dict:
     return {
         "group_name": layer,
@@ -191,54 +168,9 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     def landing_table(
         context: dg.AssetExecutionContext, landing_storage: LandingStorage, compute: ComputeResource
     ):
-        files = landing_storage.list_files(contract.source.glob)
-        # a file no partition can own is never skipped silently: it fails the run or is reported
-        problems = {file.key: file_name_problem(contract, file.name) for file in files}
-        misnamed = {key: problem for key, problem in problems.items() if problem}
-        if misnamed and contract.source.file_checks.file_names == "reject_file":
-            raise LandingFileError(
-                f"{len(misnamed)} files in {contract.source.glob!r} cannot be assigned to a partition: "
-                + "; ".join(misnamed.values())
-            )
-        if misnamed:
-            context.log.warning(f"skipped files without a valid date in their name: {sorted(misnamed)}")
-        if (window := partition_window(context)) is not None:
-            files = [
-                file
-                for file in files
-                if (day := contract.source.file_date(file.name)) is not None
-                and window.start.date() <= day < window.end.date()
-            ]
-        loaded_at = dt.datetime.now(dt.UTC)
-        size = sum(file.size for file in files)
-        metadata = {
-            "files": dg.MetadataValue.json([file.key for file in files]),
-            "bytes_read": dg.MetadataValue.int(size),
-            "estimated_bytes": dg.MetadataValue.int(size),
-            "skipped_files": dg.MetadataValue.json(misnamed),
-        }
-        if not files:
-            context.log.warning(f"no files match {contract.source.glob!r} in this partition")
-        if _choose_engine(compute, contract, size) == "spark":
-            context.add_output_metadata(metadata)
-            return landing_on_spark(compute.session(), files, landing_storage.reader(), contract, loaded_at)
-        findings: dict[str, list[str]] = {}
-        tables = [
-            read_landed_file(
-                landing_storage.read_bytes(file.key),
-                file,
-                contract,
-                loaded_at,
-                findings.setdefault(file.key, []),
-            )
-            for file in files
-        ]
-        # what the contract's file checks accepted (a stripped BOM, flagged rows, ...)
-        metadata["file_findings"] = dg.MetadataValue.json(
-            {key: found for key, found in findings.items() if found}
-        )
-        context.add_output_metadata(metadata)
-        return pa.concat_tables(tables) if tables else empty_landing_table(contract)
+        from lakehouse_assets.asset_bodies import materialize_landing
+
+        return materialize_landing(context, contract, landing_storage, compute)
 
     return landing_table
 
@@ -247,7 +179,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     raw_key = dg.AssetKey(["raw", contract.name])
     landing_key = dg.AssetKey(["landing", contract.name])
     partition_column = FILE_DATE if contract.partitioning else None
-    typed_columns = [(c.name, str(arrow_type(c.type)), c.description) for c in contract.columns]
+    typed_columns = [(c.name, type_label(c.type), c.description) for c in contract.columns]
     string_columns = [(c.name, "string", c.description) for c in contract.columns]
     reject_columns = [(name, "string", doc) for name, doc in REJECT_DESCRIPTIONS.items()]
 
@@ -296,21 +228,9 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         name=f"raw__{contract.name}",
     )
     def raw_tables(context: dg.AssetExecutionContext, catalog: IcebergCatalogResource, landing):
-        if is_spark_frame(landing):
-            typed, rejects = raw_on_spark(landing, contract)
-        else:
-            result = type_landing_rows(pa.Table.from_pandas(landing, preserve_index=False), contract)
-            typed, rejects = result.typed, result.rejects
-        yield dg.Output(typed, output_name="typed")
-        yield dg.Output(rejects, output_name="rejects")
-        # The outputs above are committed by now, so the audit reads what readers will see.
-        yield landing_reconciliation(
-            catalog.load(),
-            contract.name,
-            partition_column,
-            partition_window(context),
-            contract.quality.audit_tolerance,
-        )
+        from lakehouse_assets.asset_bodies import materialize_raw
+
+        yield from materialize_raw(context, contract, catalog, landing, partition_column)
 
     return raw_tables
 
@@ -347,52 +267,34 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         **_spec_kwargs(contract, "staging"),
     )
     def staging_table(context: dg.AssetExecutionContext, catalog: IcebergCatalogResource, raw):
-        raw = nw.from_native(raw)
-        staged, counts = apply_staging_steps(raw, contract.staging)
-        lakehouse = catalog.load()
-        identifier, window = f"staging.{contract.name}", partition_window(context)
-        before = rows_before_append(
-            lakehouse, identifier, partition_column, window, contract.write_modes.staging
-        )
-        published = yield from validated_output(
-            context,
-            staged.to_native(),
-            contract.quality,
-            metadata={f"rows_removed_{rule}": count for rule, count in counts.removed.items()},
-            catalog=lakehouse,
-            identity=[*contract.primary_key, SOURCE_FILE, SOURCE_LINE],
-            partition_column=partition_column,
-        )
-        if published:
-            yield removal_reconciliation(
-                check_name=STAGING_AUDIT,
-                asset_key=staging_key,
-                input_name="raw",
-                input_rows=row_count(raw),
-                removed=counts.removed,
-                committed=committed_rows(lakehouse, identifier, partition_column, window) - before,
-                tolerance=contract.quality.audit_tolerance,
-                slice_label=TableSlice.of(partition_column, window).label,
-            )
+        from lakehouse_assets.asset_bodies import materialize_staging
+
+        yield from materialize_staging(context, contract, catalog, raw, staging_key, partition_column)
 
     return staging_table
 
 
-def _resolve_function(reference: str):
-    module_name, _, function_name = reference.partition(":")
-    return getattr(importlib.import_module(module_name), function_name)
+def _check_function_module(reference: str) -> None:
+    """A model function's module must exist when the code location loads. It is imported (with the
+    data stack it uses) when the model's step runs, and its function looked up then."""
+    module_name = reference.partition(":")[0]
+    if importlib.util.find_spec(module_name) is None:
+        raise ModuleNotFoundError(f"No module named {module_name!r}", name=module_name)
 
 
 def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
     partitioning = contract.partitioning
     ins = {alias: _input(table.split("."), contract) for alias, table in contract.inputs.items()}
-    function = _resolve_function(contract.function) if contract.function else None
+    if contract.function:
+        _check_function_module(contract.function)
     model_key = dg.AssetKey([contract.layer, contract.name])
     partition_column = partitioning.column if partitioning else None
     primary_input_key = dg.AssetKey(contract.inputs[contract.primary_input].split("."))
     # Row-preserving models (lookups, filters) keep every input row a named rule does not remove;
     # aggregates and Python functions change the grain, so no count reconciles there.
-    keeps_rows = function is None and not any(isinstance(step, AggregateStep) for step in contract.steps)
+    keeps_rows = contract.function is None and not any(
+        isinstance(step, AggregateStep) for step in contract.steps
+    )
     audits = (
         [
             audit_spec(
@@ -426,50 +328,13 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
     def model_table(
         context: dg.AssetExecutionContext, compute: ComputeResource, catalog: IcebergCatalogResource, **inputs
     ):
-        frames = {alias: nw.from_native(frame) for alias, frame in align_engines(compute, inputs).items()}
-        if function is not None:
-            result, removed = function(**frames), {}
-        else:
-            result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
-            removed = counts.removed
-        lakehouse = catalog.load()
-        identifier, window = ".".join(model_key.path), partition_window(context)
-        before = rows_before_append(lakehouse, identifier, partition_column, window, contract.write_mode)
-        published = yield from validated_output(
-            context,
-            result.to_native(),
-            contract.quality,
-            metadata={f"rows_removed_{rule}": count for rule, count in removed.items()},
-            catalog=lakehouse,
-            identity=[*contract.primary_key, SOURCE_FILE, SOURCE_LINE],
-            partition_column=partition_column,
+        from lakehouse_assets.asset_bodies import materialize_model
+
+        yield from materialize_model(
+            context, contract, compute, catalog, inputs, model_key, partition_column, keeps_rows
         )
-        if published and keeps_rows:
-            yield removal_reconciliation(
-                check_name=MODEL_AUDIT,
-                asset_key=model_key,
-                input_name=contract.primary_input,
-                input_rows=row_count(frames[contract.primary_input]),
-                removed=removed,
-                committed=committed_rows(lakehouse, identifier, partition_column, window) - before,
-                tolerance=contract.quality.audit_tolerance,
-                slice_label=TableSlice.of(partition_column, window).label,
-            )
 
     return model_table
-
-
-def align_engines(compute: ComputeResource, frames: dict) -> dict:
-    """One engine per computation: when any input is on Spark, small pandas inputs join it there."""
-    if not any(is_spark_frame(frame) for frame in frames.values()):
-        return frames
-    spark = compute.session()
-    return {
-        alias: frame
-        if is_spark_frame(frame)
-        else to_spark(spark, pa.Table.from_pandas(frame, preserve_index=False))
-        for alias, frame in frames.items()
-    }
 
 
 def build_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:

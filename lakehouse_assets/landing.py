@@ -14,6 +14,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+# (the lineage and row-error column names live with the asset definitions' column schema)
+from lakehouse_assets.column_schema import (
+    FILE_DATE,
+    LINEAGE_COLUMNS,
+    LOADED_AT,
+    ROW_ERROR,
+    SOURCE_CHECKSUM,
+    SOURCE_FILE,
+    SOURCE_LINE,
+)
 from lakehouse_assets.contract_model import DatasetContract
 from lakehouse_assets.file_checks import (
     LandingFileError,
@@ -23,12 +33,6 @@ from lakehouse_assets.file_checks import (
 )
 from resources.landing_storage import LandedFile
 
-SOURCE_FILE = "_source_file"
-SOURCE_CHECKSUM = "_source_checksum"
-SOURCE_LINE = "_source_line"
-LOADED_AT = "_loaded_at"
-FILE_DATE = "_file_date"
-LINEAGE_COLUMNS = (SOURCE_FILE, SOURCE_CHECKSUM, SOURCE_LINE, LOADED_AT, FILE_DATE)
 LINEAGE_TYPES = {
     SOURCE_FILE: pa.string(),
     SOURCE_CHECKSUM: pa.string(),
@@ -36,18 +40,7 @@ LINEAGE_TYPES = {
     LOADED_AT: pa.timestamp("us", tz="UTC"),
     FILE_DATE: pa.date32(),
 }
-LINEAGE_DESCRIPTIONS = {
-    SOURCE_FILE: "Key of the landed file, relative to the landing zone",
-    SOURCE_CHECKSUM: "MD5 of the landed file (the S3 etag of a single-part upload)",
-    SOURCE_LINE: "Line of the row in its file (the header is line 1)",
-    LOADED_AT: "When the landing materialisation read the file (UTC)",
-    FILE_DATE: "Partition date taken from the file name",
-}
 MAX_REPORTED_ROWS = 5
-# Only with `source.file_checks.policy: quarantine_rows`: why landing could not split the row
-# (wrong number of fields) and its full text. Raw moves such rows to its rejects, so they are counted.
-ROW_ERROR = "_row_error"
-ROW_ERROR_DESCRIPTION = "Why the row could not be read as the contract's columns, with its full text"
 
 __all__ = ["LandingFileError", "ROW_ERROR", "empty_landing_table", "read_landed_file"]
 

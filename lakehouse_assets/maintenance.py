@@ -8,9 +8,7 @@ import datetime as dt
 import os
 
 import dagster as dg
-from pyiceberg.exceptions import NoSuchTableError
 
-from io_managers.maintenance import expire_snapshots, remove_orphan_files
 from resources.catalog import IcebergCatalogResource
 
 LAYERS = ("landing", "raw", "staging", "common", "output")
@@ -36,6 +34,11 @@ class MaintenanceConfig(dg.Config):
 def maintain_tables(
     context: dg.OpExecutionContext, config: MaintenanceConfig, catalog: IcebergCatalogResource
 ):
+    # the job is defined when the code location loads; pyiceberg is needed only when it runs
+    from pyiceberg.exceptions import NoSuchTableError
+
+    from io_managers.maintenance import expire_snapshots, remove_orphan_files
+
     if config.orphan_min_age_hours < MIN_SAFE_ORPHAN_AGE_HOURS:
         raise dg.Failure(
             f"orphan_min_age_hours={config.orphan_min_age_hours} could delete files a running write has "

@@ -14,15 +14,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakehouse_assets.column_schema import REJECT_COLUMNS, REJECT_REASON
 from lakehouse_assets.contract_model import DECIMAL_TYPE, Column, DatasetContract
 from lakehouse_assets.landing import LINEAGE_COLUMNS, ROW_ERROR
 
-REJECT_COLUMNS = "_reject_columns"
-REJECT_REASON = "_reject_reason"
-REJECT_DESCRIPTIONS = {
-    REJECT_COLUMNS: "Columns whose value could not be typed, comma-separated",
-    REJECT_REASON: "Why the row was quarantined, one clause per column",
-}
 # At most 38 significant digits: Arrow's cast to decimal128 silently wraps longer numbers around.
 _INTEGER = r"^\s*[+-]?0*\d{1,38}\s*$"
 _NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(inf|infinity|nan)\s*$"

@@ -3,16 +3,18 @@
 boto3 itself honours `AWS_ENDPOINT_URL` and the per-service `AWS_ENDPOINT_URL_<SERVICE>` variables;
 pyarrow's S3 filesystem (pyiceberg's FileIO) does not read them all, so `endpoint_url` resolves
 them the same way for the properties pyiceberg takes.
+
+boto3 is imported here only, when the first client is built or the region looked up: resources
+that use AWS are defined when the code location loads, which must not import boto3.
 """
 
 import functools
 import os
 
-import boto3
-from botocore.config import Config
-
 # Throttling and transient errors are retried by botocore with exponential backoff and jitter.
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+RETRY_MODE = "standard"
+CONNECT_TIMEOUT_S = 5
+READ_TIMEOUT_S = 30
 
 
 def endpoint_url(service: str) -> str | None:
@@ -22,12 +24,21 @@ def endpoint_url(service: str) -> str | None:
 
 
 def region() -> str | None:
+    import boto3
+
     return boto3.session.Session().region_name
 
 
 @functools.cache
 def _client(service: str, max_attempts: int, environment: tuple):
-    config = RETRY_CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": max_attempts}))
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": RETRY_MODE, "max_attempts": max_attempts},
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+    )
     return boto3.session.Session().client(service, config=config)
 
 

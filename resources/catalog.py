@@ -3,21 +3,30 @@
 import functools
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-from pyiceberg.catalog import Catalog, load_catalog
 
 from resources.aws import endpoint_url, region
-from resources.glue_catalog import DATABASE_PREFIX
-from resources.sqlite_tuning import tune_sqlite_catalog
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
 
 PY_CATALOG_IMPL = "py-catalog-impl"
 GLUE_CATALOG = "resources.glue_catalog.PrefixedGlueCatalog"
+# the catalog property `resources.glue_catalog` reads the environment's database prefix from
+DATABASE_PREFIX = "lakehouse.database-prefix"
 
 
 @functools.cache
-def _load(name: str, properties_json: str) -> Catalog:
+def _load(name: str, properties_json: str) -> "Catalog":
     # One catalog object per process and configuration: loading it opens the database engine.
+    # pyiceberg (and SQLAlchemy or boto3 behind it) is imported here, when a step or sensor first
+    # needs the catalog, not when the code location loads.
+    from pyiceberg.catalog import load_catalog
+
+    from resources.sqlite_tuning import tune_sqlite_catalog
+
     properties = json.loads(properties_json)
     uri = properties.get("uri", "")
     if uri.startswith("sqlite:///"):
@@ -35,7 +44,7 @@ class IcebergCatalogResource(dg.ConfigurableResource):
     name: str = "lakehouse"
     properties: dict[str, str]
 
-    def load(self) -> Catalog:
+    def load(self) -> "Catalog":
         return _load(self.name, json.dumps(self.properties, sort_keys=True))
 
     def identifier(self, asset_key: dg.AssetKey) -> str:

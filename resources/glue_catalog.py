@@ -11,7 +11,7 @@ pyiceberg passes it back on commit) are left alone.
 from pyiceberg.catalog.glue import GlueCatalog
 from pyiceberg.typedef import Identifier
 
-DATABASE_PREFIX = "lakehouse.database-prefix"
+from resources.catalog import DATABASE_PREFIX
 
 
 class PrefixedGlueCatalog(GlueCatalog):

@@ -14,7 +14,6 @@ from email.utils import formatdate
 from pathlib import Path
 
 import dagster as dg
-from botocore.exceptions import ClientError
 from pydantic import Field
 
 from resources.aws import client
@@ -83,6 +82,9 @@ class SesNotifier(Notifier):
     max_attempts: int = 5
 
     def _send_once(self, event_id: str, message: EmailMessage) -> bool:
+        # botocore, like boto3 in `resources.aws`, is imported when an e-mail is sent, not on load
+        from botocore.exceptions import ClientError
+
         bucket, prefix = split_s3_uri(self.ledger_uri)
         marker = f"{prefix}{event_digest(event_id)}"
         s3 = client("s3")

@@ -4,7 +4,6 @@ import fnmatch
 import functools
 from collections.abc import Callable
 
-from botocore.exceptions import ClientError
 from pydantic import Field
 
 from resources.aws import client
@@ -57,6 +56,9 @@ class S3LandingStorage(LandingStorage):
         return sorted(found, key=lambda file: file.key)
 
     def exists(self, key: str) -> bool:
+        # botocore, like boto3 in `resources.aws`, is imported when S3 is used, not on load
+        from botocore.exceptions import ClientError
+
         bucket, root = self._location
         try:
             client("s3").head_object(Bucket=bucket, Key=root + key)

@@ -1,8 +1,36 @@
 """The code location loads and shows the graph the contracts describe."""
 
-import dagster as dg
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
-from lakehouse_assets.definitions import defs
+import dagster as dg
+import pytest
+
+from lakehouse_assets import definitions
+from lakehouse_assets.column_schema import LINEAGE_COLUMN_TYPES, type_label
+from lakehouse_assets.contract_model import COLUMN_TYPES, ModelContract, load_contracts
+from lakehouse_assets.definitions import CONTRACT_DIRS, defs
+from lakehouse_assets.factory import build_model_asset
+from lakehouse_assets.landing import LINEAGE_TYPES
+from lakehouse_assets.raw import arrow_type
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Needed only when a step runs. Loading them with the definitions cost a code location more than a
+# second on every load (dagster dev, every run's process, `dagster definitions validate`).
+DATA_STACK = (
+    "boto3",
+    "botocore",
+    "narwhals",
+    "numpy",
+    "pandas",
+    "pandera",
+    "pyarrow",
+    "pyiceberg",
+    "pyspark",
+    "sqlalchemy",
+)
 
 DATASETS = ("airlines", "airports", "planes", "flights", "weather")
 EXPECTED_KEYS = (
@@ -69,3 +97,54 @@ def test_contract_rules_are_checks_on_their_tables_and_error_rules_block(setting
     output = {key.name for key in graph.asset_check_keys if key.asset_key.path[0] == "output"}
     # an aggregate changes the grain: no row reconciliation there, only its rules
     assert "input_rows_reconcile" not in output and "unique__flight_date__carrier" in output
+
+
+def test_loading_the_definitions_imports_no_data_stack(settings):
+    """In a fresh interpreter: a module-level import of any of these on the load path fails here."""
+    script = (
+        "import sys\n"
+        "import lakehouse_assets.definitions as definitions\n"
+        "definitions.defs()\n"
+        "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))\n"
+    )
+    # (`python -c` imports the project from the working directory; LAKEHOUSE_HOME is the test's)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    imported = set(result.stdout.split())
+    assert "lakehouse_assets" in imported and "dagster" in imported
+    assert sorted(imported.intersection(DATA_STACK)) == []
+
+
+@pytest.mark.parametrize("type_name", [*COLUMN_TYPES, "decimal(10,2)", "decimal(38, 0)"])
+def test_column_schemas_name_types_as_arrow_does(type_name):
+    assert type_label(type_name) == str(arrow_type(type_name))
+
+
+def test_lineage_types_by_name_are_the_arrow_types_landing_writes():
+    assert {name: arrow_type(type_name) for name, type_name in LINEAGE_COLUMN_TYPES.items()} == LINEAGE_TYPES
+
+
+def test_a_model_function_in_a_missing_module_fails_when_the_definitions_load():
+    model = next(
+        contract
+        for contract in load_contracts(*CONTRACT_DIRS)
+        if isinstance(contract, ModelContract) and contract.function
+    )
+    wrong = model.model_copy(update={"function": "lakehouse_assets.models.no_such_module:build"})
+    with pytest.raises(ModuleNotFoundError, match="no_such_module"):
+        build_model_asset(wrong)
+
+
+def test_a_second_load_reuses_the_assets_until_a_contract_changes(settings, tmp_path, monkeypatch):
+    """Dagster calls `defs()` twice per load: the contracts are parsed and built into assets once."""
+    copies = tuple(shutil.copytree(directory, tmp_path / directory.name) for directory in CONTRACT_DIRS)
+    monkeypatch.setattr(definitions, "CONTRACT_DIRS", copies)
+    airlines = dg.AssetKey(["landing", "airlines"])
+    first, second = defs(), defs()
+    assert all(built is reused for built, reused in zip(first.assets, second.assets, strict=True))
+
+    contract = copies[0] / "airlines.yaml"
+    contract.write_text(contract.read_text().replace("description: ", "description: Changed. ", 1))
+    changed = defs().resolve_asset_graph().get(airlines)
+    assert changed.description.startswith("Changed. ")
