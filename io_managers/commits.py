@@ -27,8 +27,8 @@ from io_managers.tables import evolve_and_document, plan_schema
 
 COMMIT_ID_PROPERTY = "lakehouse.commit-id"
 RUN_PROPERTY = "lakehouse.run-id"
-EPOCH = dt.date(1970, 1, 1)
 SLICE_PROPERTY = "lakehouse.slice"
+EPOCH = dt.date(1970, 1, 1)
 
 
 class UpsertKeyError(ValueError):
@@ -212,9 +212,9 @@ def plan_data_files(table: Table, data: pa.Table, plan: CommitPlan) -> list[tupl
     days = _days_of(table, data)
     if days is not None and days.null_count:
         return None
-    directory = f"{table.location().rstrip('/')}/data"
     if data.num_rows == 0:
         return []
+    directory = f"{table.location().rstrip('/')}/data"
     if days is None:
         return [(f"{directory}/{plan.commit_id}.parquet", data)]
     folder = f"{directory}/{table.spec().fields[0].name}="
@@ -272,7 +272,7 @@ def remove_data_files(table: Table, paths: list[str]) -> None:
 
 
 def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
-    """The Arrow (pandas) path: pyiceberg writes the Parquet files itself."""
+    """The Arrow (pandas) path: pyarrow writes a Parquet file per day, pyiceberg commits them."""
     skipped = skip_repeated_append(table, request)
     if skipped:
         return skipped

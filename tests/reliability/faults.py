@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.exceptions import CommitFailedException, CommitStateUnknownException
 
 FLAKY = "tests.reliability.faults.FlakyCommitCatalog"
 HANGING = "tests.reliability.faults.HangingCommitCatalog"
+LOST_RESPONSE = "tests.reliability.faults.LostResponseCatalog"
 
 
 class FlakyCommitCatalog(SqlCatalog):
@@ -34,6 +35,14 @@ class FlakyCommitCatalog(SqlCatalog):
         response = super().commit_table(table, requirements, updates)
         self.commits += 1
         return response
+
+
+class LostResponseCatalog(SqlCatalog):
+    """Applies every table commit, then fails as a timeout after the catalog answered would."""
+
+    def commit_table(self, table, requirements, updates):
+        super().commit_table(table, requirements, updates)
+        raise CommitStateUnknownException("injected: the commit's response was lost")
 
 
 class HangingCommitCatalog(SqlCatalog):

@@ -5,13 +5,17 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 import pytest
+from pyiceberg.catalog import load_catalog
+from pyiceberg.exceptions import CommitStateUnknownException
 
+from io_managers.commits import WriteRequest, commit
 from io_managers.iceberg_io_manager import IcebergIOManager
 from io_managers.maintenance import find_orphan_files
 from io_managers.retries import CommitRetriesExhausted
+from io_managers.slices import TableSlice
 from io_managers.tables import create_table_if_missing
 from resources.catalog import IcebergCatalogResource
-from tests.reliability.faults import FLAKY
+from tests.reliability.faults import FLAKY, LOST_RESPONSE
 from tests.reliability.harness import catalog_properties
 from tests.test_io_manager import readings, table_asset
 
@@ -93,3 +97,21 @@ def test_failures_above_the_retry_budget_fail_clearly_and_change_nothing(setting
     record_property(
         "reliability.faults_refused", f"{ATTEMPTS} injected failures -> clear error, table unchanged"
     )
+
+
+def test_files_of_a_commit_whose_outcome_is_unknown_are_kept(settings, catalog):
+    """The catalog applied the commit but its answer was lost: removing the files would break the table."""
+    _prepare_table(catalog)
+    lost = load_catalog(
+        catalog.name, **catalog_properties(settings.home, **{"py-catalog-impl": LOST_RESPONSE})
+    )
+    table = lost.load_table("staging.readings")
+    window = TableSlice(
+        "reading_date", dt.datetime(2024, 3, 1, tzinfo=dt.UTC), dt.datetime(2024, 3, 2, tzinfo=dt.UTC)
+    )
+
+    with pytest.raises(CommitStateUnknownException):
+        commit(table, _arrow(readings("2024-03-01", 4, 5)), WriteRequest("overwrite", window, "run-1"))
+
+    committed = catalog.load_table("staging.readings")
+    assert sorted(committed.scan().to_pandas().value) == [4, 5]  # every file it references is there
