@@ -24,7 +24,7 @@ def test_contracts_pin_an_engine_or_move_the_threshold():
     assert compute.choose(2 * MIB, threshold=MIB) == "spark"
 
 
-def test_environment_sets_the_threshold_and_spark_without_importing_pyspark(settings, monkeypatch):
+def test_environment_sets_the_threshold_and_the_spark_session_settings(settings, monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_SPARK_THRESHOLD_BYTES", "1234")
     monkeypatch.setenv("LAKEHOUSE_SPARK_MASTER", "spark://cluster:7077")
     monkeypatch.setenv("LAKEHOUSE_SPARK_CONF", '{"spark.executor.memory": "8g"}')
