@@ -11,8 +11,6 @@ The specs are built when the code location loads; the validation runs in a step.
 that validate import the data stack (pandera, Narwhals, pyiceberg) themselves, when they run.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +24,7 @@ if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
 
     from checks.pandera_schemas import RuleOutcome
-    from checks.rules import CompiledRule, ReferenceReader
+    from checks.rules import ReferenceReader
 
 ENGINE_METADATA = "engine"
 
@@ -50,14 +48,14 @@ def rule_check_specs(quality: Quality, asset_key: dg.AssetKey) -> list[dg.AssetC
     return specs
 
 
-def catalog_reader(catalog: Catalog) -> ReferenceReader:
+def catalog_reader(catalog: "Catalog") -> "ReferenceReader":
     def read(identifier: str, columns: list[str]):
         return catalog.load_table(identifier).scan(selected_fields=tuple(columns)).to_arrow()
 
     return read
 
 
-def _compile(quality: Quality, partition_column: str | None, reader: ReferenceReader | None):
+def _compile(quality: Quality, partition_column: str | None, reader: "ReferenceReader | None"):
     from pyiceberg.exceptions import NoSuchTableError
 
     from checks.pandera_schemas import RuleOutcome
@@ -85,7 +83,7 @@ def _engine(native: Any) -> str:
 
 
 def _result(
-    outcome: RuleOutcome, asset_key: dg.AssetKey, slice_label: str, engine: str
+    outcome: "RuleOutcome", asset_key: dg.AssetKey, slice_label: str, engine: str
 ) -> dg.AssetCheckResult:
     rule = outcome.rule
     metadata: dict[str, Any] = {
@@ -118,7 +116,7 @@ def evaluate_rules(
     identity: list[str],
     partition_column: str | None = None,
     slice_label: str = "whole table",
-    catalog: Catalog | None = None,
+    catalog: "Catalog | None" = None,
 ) -> list[dg.AssetCheckResult]:
     """One lazy pandera validation of the frame; one check result per rule."""
     from checks.pandera_schemas import validate_frame
@@ -144,7 +142,7 @@ def publish(
     identity: list[str],
     partition_column: str | None,
     slice_label: str,
-    catalog: Catalog,
+    catalog: "Catalog",
     metadata: dict[str, Any] | None = None,
 ) -> Iterator[dg.AssetCheckResult | dg.Output]:
     """Write-audit-publish: check the frame, then hand it to the IO manager only if no error rule failed."""
@@ -198,7 +196,7 @@ def validated_output(
     native: Any,
     quality: Quality,
     *,
-    catalog: Catalog,
+    catalog: "Catalog",
     identity: list[str],
     partition_column: str | None,
     metadata: dict[str, Any] | None = None,

@@ -11,8 +11,6 @@ The asset definitions take the audits' names when the code location loads; the c
 step, so the functions that read tables import pyiceberg and the slices themselves, when they run.
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -27,7 +25,7 @@ STAGING_AUDIT = "raw_rows_reconcile"
 MODEL_AUDIT = "input_rows_reconcile"
 
 
-def committed_rows(catalog: Catalog, identifier: str, partition_column: str | None, window) -> int:
+def committed_rows(catalog: "Catalog", identifier: str, partition_column: str | None, window) -> int:
     from io_managers.commits import count_rows
     from io_managers.slices import TableSlice
 
@@ -35,7 +33,7 @@ def committed_rows(catalog: Catalog, identifier: str, partition_column: str | No
 
 
 def rows_before_append(
-    catalog: Catalog, identifier: str, partition_column: str | None, window, write_mode: str
+    catalog: "Catalog", identifier: str, partition_column: str | None, window, write_mode: str
 ) -> int:
     """What an append adds to: the slice's rows before the commit (0 for the other write modes,
     which replace the slice, and for a table not created yet)."""
@@ -81,7 +79,7 @@ def reconcile(
 
 
 def landing_reconciliation(
-    catalog: Catalog,
+    catalog: "Catalog",
     dataset: str,
     partition_column: str | None,
     window: dg.TimeWindow | None,

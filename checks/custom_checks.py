@@ -4,8 +4,6 @@ Narwhals is imported inside each check: this module is imported when the code lo
 know the checks' names, and the expressions are only built when a step validates a frame.
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING
 
 from checks.custom import custom_check
@@ -15,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @custom_check("all_or_none")
-def all_or_none(columns: list[str]) -> nw.Expr:
+def all_or_none(columns: list[str]) -> "nw.Expr":
     """The columns are all set or all empty, e.g. a cancelled flight has neither time nor delay."""
     import narwhals as nw
 
@@ -28,7 +26,7 @@ def all_or_none(columns: list[str]) -> nw.Expr:
 
 
 @custom_check("implies_present")
-def implies_present(when: str, then: list[str]) -> nw.Expr:
+def implies_present(when: str, then: list[str]) -> "nw.Expr":
     """Where `when` is set, every column in `then` is set too (an arrival has a delay)."""
     import narwhals as nw
 
@@ -39,7 +37,7 @@ def implies_present(when: str, then: list[str]) -> nw.Expr:
 
 
 @custom_check("not_before")
-def not_before(column: str, other: str) -> nw.Expr:
+def not_before(column: str, other: str) -> "nw.Expr":
     """`column` is not earlier than `other` where both are set (a date range that does not run backwards)."""
     import narwhals as nw
 
