@@ -16,10 +16,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.exceptions import CommitStateUnknownException
 from pyiceberg.expressions import BooleanExpression
-from pyiceberg.partitioning import PartitionField
 from pyiceberg.table import DataScan, Table, TableProperties, Transaction
 from pyiceberg.transforms import DayTransform
-from pyiceberg.types import DateType, IcebergType
+from pyiceberg.types import IcebergType
 from pyiceberg.utils.concurrent import ExecutorFactory
 
 from io_managers.slices import TableSlice
@@ -180,52 +179,36 @@ def replace_with_files(transaction: Transaction, plan: CommitPlan, paths: list[s
         )
 
 
-def _day_field(table: Table) -> PartitionField | None:
-    """The table's only partition field when it is a day transform (the layout the product creates)."""
-    fields = table.spec().fields
-    if len(fields) == 1 and isinstance(fields[0].transform, DayTransform):
-        return fields[0]
-    return None
-
-
-def _days_of(table: Table, data: pa.Table) -> pa.Array | None:
-    """Each row's day partition value, or None for an unpartitioned table."""
-    day_field = _day_field(table)
-    if day_field is None:
-        return None
-    source = table.schema().find_field(day_field.source_id)
-    values = data.column(source.name)
-    if isinstance(source.field_type, DateType):
-        return values.combine_chunks().cast(pa.int32())
-    return DayTransform().pyarrow_transform(source.field_type)(values.combine_chunks())
-
-
 def plan_data_files(table: Table, data: pa.Table, plan: CommitPlan) -> list[tuple[str, pa.Table]] | None:
     """Where each day's rows go: one Parquet file per day under the table's data location.
 
     pyiceberg's own writer groups every frame by partition first, which costs more than writing
     a frame the slice check has just proved to be one day. None when pyiceberg must write the
-    files instead: the table has another partition layout, or rows without a partition value.
+    files instead: the table has another partition layout than a day (the one the product
+    creates), or rows without a partition value.
     """
-    if table.spec().fields and _day_field(table) is None:
+    fields = table.spec().fields
+    if not fields:
+        return [(f"{_data_directory(table)}/{plan.commit_id}.parquet", data)] if data.num_rows else []
+    if len(fields) > 1 or not isinstance(fields[0].transform, DayTransform):
         return None
-    days = _days_of(table, data)
-    if days is not None and days.null_count:
+    source = table.schema().find_field(fields[0].source_id)
+    days = DayTransform().pyarrow_transform(source.field_type)(data.column(source.name))
+    if days.null_count:
         return None
-    if data.num_rows == 0:
-        return []
-    directory = f"{table.location().rstrip('/')}/data"
-    if days is None:
-        return [(f"{directory}/{plan.commit_id}.parquet", data)]
-    folder = f"{directory}/{table.spec().fields[0].name}="
     unique = pc.unique(days)
     return [
         (
-            f"{folder}{EPOCH + dt.timedelta(days=day.as_py())}/{plan.commit_id}.parquet",
+            f"{_data_directory(table)}/{fields[0].name}={EPOCH + dt.timedelta(days=day.as_py())}/"
+            f"{plan.commit_id}.parquet",
             data if len(unique) == 1 else data.filter(pc.equal(days, day)),
         )
         for day in unique
     ]
+
+
+def _data_directory(table: Table) -> str:
+    return f"{table.location().rstrip('/')}/data"
 
 
 def write_data_files(table: Table, files: list[tuple[str, pa.Table]]) -> None:
