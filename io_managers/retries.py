@@ -11,8 +11,9 @@ plans the whole write again, which is safe because every write mode converges:
 - append is skipped when a snapshot already carries this run id and slice, so an attempt whose
   outcome was unknown is never applied twice.
 
-Data files written by a failed attempt are not referenced by any snapshot; the maintenance job's
-orphan-file removal deletes them once they are older than its safe age.
+Each failed attempt removes the data files it wrote (`commits.removed_unless_committed`). Only an
+attempt whose outcome is unknown keeps them, since they may be the table's; if the commit did not
+land, the maintenance job's orphan-file removal deletes them once they are older than its safe age.
 """
 
 import logging
