@@ -1,6 +1,6 @@
 """Rules in words: what a check says it tests, in the UI and in its results.
 
-Apart from `rules.py` (which compiles rules with Narwhals) because the asset check specs need the
+Kept apart from `rules.py`, which compiles rules with Narwhals: the asset check specs need the
 words when the code location loads, and loading must not import the data stack.
 """
 
