@@ -2,7 +2,7 @@
 
 Plain names and strings, importable without pyarrow: the asset definitions use them when the code
 location loads, which must not pay for the data stack. `landing.py` and `raw.py` fill these columns
-when a step runs (and `landing.LINEAGE_TYPES` holds their Arrow types).
+when a step runs (`landing.LINEAGE_TYPES` holds their Arrow types, derived from these names).
 """
 
 from lakehouse_assets.contract_model import DECIMAL_TYPE
@@ -13,7 +13,7 @@ SOURCE_LINE = "_source_line"
 LOADED_AT = "_loaded_at"
 FILE_DATE = "_file_date"
 LINEAGE_COLUMNS = (SOURCE_FILE, SOURCE_CHECKSUM, SOURCE_LINE, LOADED_AT, FILE_DATE)
-# as contract type names; `arrow_type` of each is `landing.LINEAGE_TYPES` (a test holds them together)
+# as contract type names; `landing.LINEAGE_TYPES` is `arrow_type` of each
 LINEAGE_COLUMN_TYPES = {
     SOURCE_FILE: "string",
     SOURCE_CHECKSUM: "string",
@@ -40,7 +40,7 @@ REJECT_DESCRIPTIONS = {
     REJECT_REASON: "Why the row was quarantined, one clause per column",
 }
 
-# How Arrow spells each contract type (`str(raw.arrow_type(name))`), which the column schema shows.
+# How Arrow spells each contract type (`str(arrow_types.arrow_type(name))`), which the column schema shows.
 _ARROW_TYPE_NAMES = {
     "string": "string",
     "int": "int32",

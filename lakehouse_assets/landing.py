@@ -15,8 +15,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 # (the lineage and row-error column names live with the asset definitions' column schema)
+from lakehouse_assets.arrow_types import arrow_type
 from lakehouse_assets.column_schema import (
     FILE_DATE,
+    LINEAGE_COLUMN_TYPES,
     LINEAGE_COLUMNS,
     LOADED_AT,
     ROW_ERROR,
@@ -33,13 +35,7 @@ from lakehouse_assets.file_checks import (
 )
 from resources.landing_storage import LandedFile
 
-LINEAGE_TYPES = {
-    SOURCE_FILE: pa.string(),
-    SOURCE_CHECKSUM: pa.string(),
-    SOURCE_LINE: pa.int64(),
-    LOADED_AT: pa.timestamp("us", tz="UTC"),
-    FILE_DATE: pa.date32(),
-}
+LINEAGE_TYPES = {name: arrow_type(type_name) for name, type_name in LINEAGE_COLUMN_TYPES.items()}
 MAX_REPORTED_ROWS = 5
 
 __all__ = ["LandingFileError", "ROW_ERROR", "empty_landing_table", "read_landed_file"]

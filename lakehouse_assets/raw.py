@@ -14,8 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakehouse_assets.arrow_types import arrow_type
 from lakehouse_assets.column_schema import REJECT_COLUMNS, REJECT_REASON
-from lakehouse_assets.contract_model import DECIMAL_TYPE, Column, DatasetContract
+from lakehouse_assets.contract_model import Column, DatasetContract
 from lakehouse_assets.landing import LINEAGE_COLUMNS, ROW_ERROR
 
 # At most 38 significant digits: Arrow's cast to decimal128 silently wraps longer numbers around.
@@ -24,22 +25,6 @@ _NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(inf|infini
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
 _INT_BOUNDS = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
-
-
-def arrow_type(type_name: str) -> pa.DataType:
-    decimal = DECIMAL_TYPE.match(type_name)
-    if decimal:
-        return pa.decimal128(int(decimal.group(1)), int(decimal.group(2)))
-    return {
-        "string": pa.string(),
-        "int": pa.int32(),
-        "long": pa.int64(),
-        "double": pa.float64(),
-        "boolean": pa.bool_(),
-        "date": pa.date32(),
-        "timestamp": pa.timestamp("us"),
-        "timestamptz": pa.timestamp("us", tz="UTC"),
-    }[type_name]
 
 
 @dataclass
