@@ -36,7 +36,9 @@ dev: demo
 test: install
 	$(BIN)/pytest -n 2 --dist loadfile
 
+# imports flow one way (pyproject's [tool.importlinter]), then style
 lint: install
+	$(BIN)/lint-imports
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 clean:

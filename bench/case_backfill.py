@@ -1,7 +1,7 @@
 """Case 4: backfill of the 2013 example, all layers, against a plain pandas script.
 
 `ours` runs what a Dagster backfill of the example launches: one run for the reference tables,
-then one run per chunk of days for every daily table (`lakehouse_assets.policies`: up to
+then one run per chunk of days for every daily table (`lakehouse_assets.automation.policies`: up to
 PANDAS_DAYS_PER_RUN partitions per run), each run in a process of its own (as the run launcher
 does) against a persistent Dagster instance and a fresh catalog. Its time is the sum of the runs' process wall times.
 `plain pandas` is bench/plain_pandas.py over the same landing files, one process.
@@ -26,7 +26,7 @@ YEAR = (dt.date(2013, 1, 1), dt.date(2013, 12, 31))
 
 def chunks(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
     """The runs a Dagster backfill launches under the product's policy: consecutive days, N per run."""
-    from lakehouse_assets.policies import PANDAS_DAYS_PER_RUN
+    from lakehouse_assets.automation.policies import PANDAS_DAYS_PER_RUN
 
     ranges, first = [], start
     while first <= end:
@@ -99,8 +99,8 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-case4-") as directory:
         work = Path(directory)
         home = work / "lakehouse"
-        from lakehouse_assets.demo import write_demo_landing
-        from resources.landing_storage import LocalLandingStorage
+        from lakehouse_assets.cli.demo import write_demo_landing
+        from resources.landing.local import LocalLandingStorage
 
         write_demo_landing(LocalLandingStorage(root=str(home / "landing")), start, end)
         env = child_env(

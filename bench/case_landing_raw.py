@@ -40,11 +40,11 @@ def prepare(work: Path, target_rows: int) -> dict:
     import pyarrow.parquet as pq
     from engines import write_scaled_day
 
-    from lakehouse_assets.contract_model import load_contracts
+    from lakehouse_assets.contracts.contract import load_contracts
     from lakehouse_assets.definitions import CONTRACT_DIRS
-    from lakehouse_assets.landing import read_landed_file
-    from lakehouse_assets.raw import type_landing_rows
-    from resources.landing_storage import LandedFile
+    from lakehouse_assets.layers.landing import read_landed_file
+    from lakehouse_assets.layers.raw import type_landing_rows
+    from resources.landing.local import LandedFile
 
     landing = work / "landing"
     write_scaled_day(landing, 1)
@@ -92,15 +92,15 @@ def child_ours(work: Path, source: str) -> dict:
     import pandas as pd
 
     from io_managers.iceberg_io_manager import IcebergIOManager
-    from lakehouse_assets.contract_model import load_contracts
+    from lakehouse_assets.assets.factory import _table_metadata
+    from lakehouse_assets.contracts.contract import load_contracts
     from lakehouse_assets.definitions import CONTRACT_DIRS
-    from lakehouse_assets.factory import _table_metadata
-    from lakehouse_assets.landing import FILE_DATE, read_landed_file
-    from lakehouse_assets.raw import type_landing_rows
-    from resources.catalog import IcebergCatalogResource
-    from resources.compute import ComputeResource
-    from resources.landing_storage import LandedFile
-    from resources.spark import SparkResource
+    from lakehouse_assets.layers.landing import FILE_DATE, read_landed_file
+    from lakehouse_assets.layers.raw import type_landing_rows
+    from resources.catalog.resource import IcebergCatalogResource
+    from resources.landing.local import LandedFile
+    from resources.spark.compute import ComputeResource
+    from resources.spark.session import SparkResource
 
     contract = next(c for c in load_contracts(*CONTRACT_DIRS) if c.name == "flights")
     timings: dict = {}
@@ -168,9 +168,9 @@ def child_floor(work: Path) -> dict:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from lakehouse_assets.contract_model import load_contracts
+    from lakehouse_assets.contracts.contract import load_contracts
     from lakehouse_assets.definitions import CONTRACT_DIRS
-    from lakehouse_assets.raw import arrow_type
+    from lakehouse_assets.layers.raw import arrow_type
 
     contract = next(c for c in load_contracts(*CONTRACT_DIRS) if c.name == "flights")
     columns = [(c.name, arrow_type(c.type), c.type) for c in contract.columns]
@@ -217,11 +217,11 @@ def child_diagnose(work: Path) -> dict:
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    from lakehouse_assets import raw
-    from lakehouse_assets.contract_model import load_contracts
+    from lakehouse_assets.contracts.contract import load_contracts
     from lakehouse_assets.definitions import CONTRACT_DIRS
-    from lakehouse_assets.landing import read_landed_file
-    from resources.landing_storage import LandedFile
+    from lakehouse_assets.layers import raw
+    from lakehouse_assets.layers.landing import read_landed_file
+    from resources.landing.local import LandedFile
 
     contract = next(c for c in load_contracts(*CONTRACT_DIRS) if c.name == "flights")
     data = (work / "landing" / csv_name(DAY)).read_bytes()

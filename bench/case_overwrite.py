@@ -31,12 +31,12 @@ def typed_year() -> dict:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from lakehouse_assets.contract_model import load_contracts
+    from lakehouse_assets.cli.demo import _source_text
+    from lakehouse_assets.contracts.contract import load_contracts
     from lakehouse_assets.definitions import CONTRACT_DIRS
-    from lakehouse_assets.demo import _source_text
-    from lakehouse_assets.landing import FILE_DATE, read_landed_file
-    from lakehouse_assets.raw import type_landing_rows
-    from resources.landing_storage import LandedFile
+    from lakehouse_assets.layers.landing import FILE_DATE, read_landed_file
+    from lakehouse_assets.layers.raw import type_landing_rows
+    from resources.landing.local import LandedFile
 
     contract = next(c for c in load_contracts(*CONTRACT_DIRS) if c.name == "flights")
     data = _source_text("flights.csv.zip").encode()
@@ -70,12 +70,12 @@ def table_stats(table) -> dict:
 
 
 def child(work: Path, sizes: list[int], rounds: int) -> dict:
-    from io_managers.commits import WriteRequest, count_rows
+    from io_managers.commit import WriteRequest, count_rows
     from io_managers.retries import commit_with_retries as commit
+    from io_managers.schema import create_table_if_missing
     from io_managers.slices import TableSlice
-    from io_managers.tables import create_table_if_missing
-    from lakehouse_assets.landing import FILE_DATE
-    from resources.catalog import IcebergCatalogResource
+    from lakehouse_assets.layers.landing import FILE_DATE
+    from resources.catalog.resource import IcebergCatalogResource
 
     def window(day: dt.date) -> TableSlice:
         start = dt.datetime.combine(day, dt.time(), dt.UTC)

@@ -30,7 +30,7 @@ MONTH = (dt.date(2013, 1, 1), dt.date(2013, 2, 1))
 
 
 def catalog_for(work: Path):
-    from resources.catalog import IcebergCatalogResource
+    from resources.catalog.resource import IcebergCatalogResource
 
     return IcebergCatalogResource.sqlite(
         f"sqlite:///{work / 'catalog.db'}", (work / "warehouse").as_uri()
@@ -44,8 +44,8 @@ def setup(work: Path, rows: int, change_fraction: float) -> dict:
     import pyarrow.parquet as pq
     from case_overwrite import typed_year
 
-    from io_managers.tables import create_table_if_missing, normalise_arrow
-    from lakehouse_assets.landing import LINEAGE_COLUMNS
+    from io_managers.schema import create_table_if_missing, normalise_arrow
+    from lakehouse_assets.layers.landing import LINEAGE_COLUMNS
 
     started = time.perf_counter()
     by_day = typed_year()
@@ -103,7 +103,7 @@ def setup(work: Path, rows: int, change_fraction: float) -> dict:
 def child_upsert(work: Path, variant: str, base: int) -> dict:
     import pyarrow.parquet as pq
 
-    from io_managers.commits import WriteRequest
+    from io_managers.commit import WriteRequest
     from io_managers.retries import commit_with_retries as commit
     from io_managers.slices import TableSlice
 

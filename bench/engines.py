@@ -29,8 +29,8 @@ FLIGHT_FIELD = 10
 
 def write_scaled_day(landing: Path, scale: int) -> int:
     """The day's flights file repeated `scale` times with distinct flight numbers; returns its bytes."""
-    from lakehouse_assets.demo import write_demo_landing
-    from resources.landing_storage import LocalLandingStorage
+    from lakehouse_assets.cli.demo import write_demo_landing
+    from resources.landing.local import LocalLandingStorage
 
     write_demo_landing(LocalLandingStorage(root=str(landing)), DAY, DAY)
     path = landing / "flights" / f"flights_{DAY}.csv"
@@ -50,7 +50,7 @@ def run_child(home: Path) -> None:
     import dagster as dg
 
     from lakehouse_assets.definitions import build_resources, defs
-    from lakehouse_assets.settings import load_settings
+    from resources.settings import load_settings
 
     assets = list(defs().assets)
     # staging.flights checks carriers, airports and planes against the reference tables: load them

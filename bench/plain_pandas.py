@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-CONTRACTS = Path(__file__).resolve().parent.parent / "lakehouse_assets" / "contracts"
+CONTRACTS = Path(__file__).resolve().parent.parent / "lakehouse_assets" / "defs" / "datasets"
 PANDAS_TYPES = {"int": "Int32", "long": "Int64", "double": "float64", "boolean": "boolean"}
 
 

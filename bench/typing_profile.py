@@ -79,13 +79,13 @@ def main() -> None:
     import pyarrow.compute as pc
 
     import lakehouse_assets
-    from lakehouse_assets import raw
-    from lakehouse_assets.contract_model import load_contract
-    from lakehouse_assets.landing import read_landed_file
-    from resources.landing_storage import LandedFile
+    from lakehouse_assets.contracts.contract import load_contract
+    from lakehouse_assets.layers import raw
+    from lakehouse_assets.layers.landing import read_landed_file
+    from resources.landing.local import LandedFile
 
     path = scaled_file(work, args.rows)
-    contract = load_contract(Path(lakehouse_assets.__file__).parent / "contracts" / "flights.yaml")
+    contract = load_contract(Path(lakehouse_assets.__file__).parent / "defs" / "datasets" / "flights.yaml")
     data = path.read_bytes()
     if args.variant != "plain":
         data = variant(data, args.variant)

@@ -18,7 +18,7 @@ import dagster as dg
 
 from checks import custom
 from checks.descriptions import describe
-from lakehouse_assets.quality_contract import CustomRule, Quality
+from checks.rule_models import CustomRule, Quality
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -175,12 +175,6 @@ def publish(
     yield dg.Output(native, metadata=metadata)
 
 
-def partition_window(context: dg.AssetExecutionContext) -> dg.TimeWindow | None:
-    # one partition, or the whole window of a single-run backfill (not only its first partition)
-    partitioned = context.has_partition_key or context.has_partition_key_range
-    return context.partition_time_window if partitioned else None
-
-
 def audit_spec(
     name: str, asset_key: dg.AssetKey, description: str, deps: list[dg.AssetKey]
 ) -> dg.AssetCheckSpec:
@@ -207,7 +201,7 @@ def validated_output(
     """
     from io_managers.slices import TableSlice
 
-    label = TableSlice.of(partition_column, partition_window(context)).label
+    label = TableSlice.for_run(partition_column, context).label
     published = False
     for event in publish(
         context,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from lakehouse_assets.quality_contract import Tolerance
+from checks.rule_models import Tolerance
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -26,7 +26,7 @@ MODEL_AUDIT = "input_rows_reconcile"
 
 
 def committed_rows(catalog: "Catalog", identifier: str, partition_column: str | None, window) -> int:
-    from io_managers.commits import count_rows
+    from io_managers.commit import count_rows
     from io_managers.slices import TableSlice
 
     return count_rows(catalog.load_table(identifier), TableSlice.of(partition_column, window))

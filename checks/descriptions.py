@@ -6,7 +6,7 @@ words when the code location loads, and loading must not import the data stack.
 
 from typing import Any
 
-from lakehouse_assets.quality_contract import (
+from checks.rule_models import (
     AllowedValuesRule,
     CustomRule,
     DateBoundsRule,

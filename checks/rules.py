@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from checks import custom
 from checks.descriptions import describe
-from lakehouse_assets.quality_contract import (
+from checks.rule_models import (
     AllowedValuesRule,
     CustomRule,
     DateBoundsRule,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 
-from io_managers.commits import CommitResult, WriteRequest
+from io_managers.commit import CommitResult, WriteRequest
 
 EMPTY_OVERWRITE_PROPERTY = "lakehouse.empty-overwrite"
 EMPTY_OVERWRITE_CHOICES = ("clear", "keep", "fail")

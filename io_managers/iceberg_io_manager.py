@@ -1,24 +1,14 @@
 """The Iceberg IO manager: asset outputs become commits, asset inputs become partition reads.
 
 This module is what the code location loads: the resource and the definition metadata keys, with
-no data stack. The reading and writing (pyiceberg, pyarrow, pandas) live in `table_io.py`, which
-the IO manager imports when a step first hands it an output or asks for an input.
+no data stack. The reading and writing (pyiceberg, pyarrow, pandas) live in `write.py` and `read.py`,
+which the IO manager imports when a step first hands it an output or asks for an input.
 """
 
 import dagster as dg
 
-from resources.catalog import IcebergCatalogResource
-from resources.compute import ComputeResource
-
-# Definition metadata keys the asset factory sets and this IO manager reads.
-PARTITION_COLUMN = "lakehouse/partition_column"
-WRITE_MODE = "lakehouse/write_mode"
-PRIMARY_KEY = "lakehouse/primary_key"
-TABLE_PROPERTIES = "lakehouse/table_properties"
-# Input metadata (on AssetIn) a contract uses to pin an engine or move the threshold.
-ENGINE = "lakehouse/engine"
-SPARK_THRESHOLD = "lakehouse/spark_threshold_bytes"
-PREVIEW_ROWS = 5
+from resources.catalog.resource import IcebergCatalogResource
+from resources.spark.compute import ComputeResource
 
 
 class IcebergIOManager(dg.ConfigurableIOManager):
@@ -34,11 +24,11 @@ class IcebergIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if obj is None:
             return
-        from io_managers.table_io import write_output
+        from io_managers.write import write_output
 
         write_output(context, obj, self.catalog)
 
     def load_input(self, context: dg.InputContext):
-        from io_managers.table_io import read_input
+        from io_managers.read import read_input
 
         return read_input(context, self.catalog, self.compute)

@@ -27,7 +27,7 @@ import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException, CommitStateUnknownException, ValidationException
 from pyiceberg.table import Table
 
-from io_managers.commits import CommitResult, WriteRequest, commit
+from io_managers.commit import CommitResult, WriteRequest, commit
 from io_managers.empty_input import empty_input_outcome
 
 logger = logging.getLogger(__name__)

@@ -28,6 +28,12 @@ class TableSlice:
             return cls()
         return cls(partition_column, window.start, window.end)
 
+    @classmethod
+    def for_run(cls, partition_column: str | None, context) -> "TableSlice":
+        """The slice a step owns: its run's whole partition window (one partition, or every
+        partition of a single-run backfill), from an asset, input or output context."""
+        return cls.of(partition_column, partition_window(context))
+
     @property
     def is_partitioned(self) -> bool:
         return self.partition_column is not None and self.start is not None
@@ -82,3 +88,14 @@ class TableSlice:
                 f"partition {self.label} (values from {span['min']} to {span['max']}); "
                 "nothing was written"
             )
+
+
+def partition_window(context):
+    """The run's partition time window, or None for an unpartitioned asset.
+
+    Not `context.partition_key` alone: a single-run backfill owns every partition of its range.
+    """
+    if hasattr(context, "has_asset_partitions"):  # an IO manager's input or output context
+        return context.asset_partitions_time_window if context.has_asset_partitions else None
+    partitioned = context.has_partition_key or context.has_partition_key_range
+    return context.partition_time_window if partitioned else None

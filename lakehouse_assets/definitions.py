@@ -6,24 +6,18 @@ from pathlib import Path
 import dagster as dg
 
 from io_managers.iceberg_io_manager import IcebergIOManager
-from lakehouse_assets.contract_model import Contract, load_contracts
-from lakehouse_assets.factory import build_assets
-from lakehouse_assets.jobs import JOBS
-from lakehouse_assets.maintenance import build_maintenance_schedule, table_maintenance_job
-from lakehouse_assets.run_sensors import RUN_SENSORS
-from lakehouse_assets.schedules import build_schedules
-from lakehouse_assets.sensors import build_arrival_sensors
-from lakehouse_assets.settings import Settings, load_settings
-from resources.catalog import IcebergCatalogResource
-from resources.compute import ComputeResource
-from resources.landing_storage import LandingStorage, LocalLandingStorage
-from resources.metrics import CloudWatchMetrics, JsonLinesMetrics, MetricsPublisher
-from resources.notifications import Notifier, OutboxNotifier, SesNotifier
-from resources.s3_landing_storage import S3LandingStorage
-from resources.spark import SparkResource
+from lakehouse_assets.assets.factory import build_assets
+from lakehouse_assets.automation.arrival_sensors import build_arrival_sensors
+from lakehouse_assets.automation.jobs import JOBS
+from lakehouse_assets.automation.maintenance import build_maintenance_schedule, table_maintenance_job
+from lakehouse_assets.automation.schedules import build_schedules
+from lakehouse_assets.contracts.contract import Contract, load_contracts
+from lakehouse_assets.monitoring.run_sensors import RUN_SENSORS
+from resources.environment import resources_for
+from resources.settings import Settings, load_settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-CONTRACT_DIRS = (PACKAGE_DIR / "contracts", PACKAGE_DIR / "models")
+CONTRACT_DIRS = (PACKAGE_DIR / "defs" / "datasets", PACKAGE_DIR / "defs" / "models")
 
 
 def _contract_files() -> tuple[tuple[str, int, int], ...]:
@@ -48,42 +42,11 @@ def _contracts_and_assets(
 
 
 def build_resources(settings: Settings) -> dict:
-    """The same resource keys in every environment; only the classes' arguments differ."""
-    if settings.aws is None:
-        catalog = IcebergCatalogResource.sqlite(settings.catalog_uri, settings.warehouse_dir.as_uri())
-        landing: LandingStorage = LocalLandingStorage(root=str(settings.landing_dir))
-        metrics: MetricsPublisher = JsonLinesMetrics(
-            environment=settings.deployment, directory=str(settings.metrics_dir)
-        )
-        notifier: Notifier = OutboxNotifier(
-            environment=settings.deployment,
-            sender=settings.notify_from,
-            recipients=list(settings.notify_to),
-            directory=str(settings.outbox_dir),
-        )
-    else:
-        aws = settings.aws
-        catalog = IcebergCatalogResource.glue(aws.warehouse_uri, aws.glue_database_prefix, aws.file_io)
-        # read from the environment when the resource is initialised (Dagster shows the variable's name)
-        landing = S3LandingStorage(uri=dg.EnvVar("LAKEHOUSE_LANDING_URI"))
-        metrics = CloudWatchMetrics(environment=settings.deployment, namespace=aws.metrics_namespace)
-        notifier = SesNotifier(
-            environment=settings.deployment,
-            sender=dg.EnvVar("LAKEHOUSE_NOTIFY_FROM"),
-            recipients=list(aws.notify_to),
-            ledger_uri=aws.notify_ledger_uri,
-        )
-    spark = SparkResource(
-        master=settings.spark_master, remote=settings.spark_remote, conf=settings.spark_conf
-    )
-    compute = ComputeResource(spark=spark, spark_threshold_bytes=settings.spark_threshold_bytes)
+    """The environment's resources and the Iceberg IO manager that writes every asset with them."""
+    resources = resources_for(settings)
     return {
-        "catalog": catalog,
-        "compute": compute,
-        "io_manager": IcebergIOManager(catalog=catalog, compute=compute),
-        "landing_storage": landing,
-        "metrics": metrics,
-        "notifier": notifier,
+        **resources,
+        "io_manager": IcebergIOManager(catalog=resources["catalog"], compute=resources["compute"]),
     }
 
 

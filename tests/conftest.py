@@ -9,7 +9,7 @@ import pytest
 from pyiceberg.catalog import Catalog
 
 from lakehouse_assets.definitions import build_resources
-from lakehouse_assets.settings import Settings, load_settings
+from resources.settings import Settings, load_settings
 
 # Whichever test starts the process's Spark session first, its Python workers must run this
 # interpreter (with pyarrow and the project), not whatever `python3` is first on PATH.
@@ -54,6 +54,24 @@ def materialize_partitions(assets, resources, start: str, end: str | None = None
 @pytest.fixture
 def day() -> dt.date:
     return dt.date(2013, 1, 2)
+
+
+SLOW_MODULES = {"test_webserver", "test_end_to_end", "test_aws_end_to_end"}
+
+
+def pytest_collection_modifyitems(items):
+    """Markers by where a test lives and what it starts, so a subset can be chosen with `-m`."""
+    for item in items:
+        parts = item.path.parts
+        if "aws" in parts:
+            item.add_marker(pytest.mark.aws)
+        if "reliability" in parts:
+            item.add_marker(pytest.mark.reliability)
+        if item.path.stem in SLOW_MODULES or "reliability" in parts:
+            item.add_marker(pytest.mark.slow)
+        uses_spark = "spark" in item.path.stem or "spark" in getattr(item, "fixturenames", ())
+        if uses_spark or "spark" in item.name:
+            item.add_marker(pytest.mark.spark)
 
 
 def pytest_terminal_summary(terminalreporter):

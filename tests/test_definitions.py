@@ -9,12 +9,12 @@ import dagster as dg
 import pytest
 
 from lakehouse_assets import definitions
-from lakehouse_assets.column_schema import LINEAGE_COLUMN_TYPES, type_label
-from lakehouse_assets.contract_model import COLUMN_TYPES, ModelContract, load_contracts
+from lakehouse_assets.assets.factory import build_model_asset
+from lakehouse_assets.contracts.columns import LINEAGE_COLUMN_TYPES, type_label
+from lakehouse_assets.contracts.contract import COLUMN_TYPES, ModelContract, load_contracts
 from lakehouse_assets.definitions import CONTRACT_DIRS, defs
-from lakehouse_assets.factory import build_model_asset
-from lakehouse_assets.landing import LINEAGE_TYPES
-from lakehouse_assets.raw import arrow_type
+from lakehouse_assets.layers.landing import LINEAGE_TYPES
+from lakehouse_assets.layers.raw import arrow_type
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Needed only when a step runs. Loading them with the definitions cost a code location more than a

@@ -8,12 +8,12 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from lakehouse_assets.contract_model import load_contracts
+from lakehouse_assets.assets.factory import build_assets
+from lakehouse_assets.cli.demo import DATA, write_demo_landing
+from lakehouse_assets.contracts.contract import load_contracts
 from lakehouse_assets.definitions import CONTRACT_DIRS
-from lakehouse_assets.demo import DATA, write_demo_landing
-from lakehouse_assets.factory import build_assets
-from lakehouse_assets.landing import LandingFileError
-from resources.landing_storage import LocalLandingStorage
+from lakehouse_assets.layers.landing import LandingFileError
+from resources.landing.local import LocalLandingStorage
 from tests.conftest import materialize_partitions
 
 START, END = dt.date(2013, 1, 1), dt.date(2013, 1, 3)

@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 from moto.server import ThreadedMotoServer
 
-from lakehouse_assets.settings import Settings, load_settings
+from resources.settings import Settings, load_settings
 
 REGION = "eu-west-1"
 LANDING_BUCKET = "acme-landing"

@@ -16,17 +16,17 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from lakehouse_assets.arrivals import ArrivalCursor
-from lakehouse_assets.contract_model import DatasetContract, load_contract
+from lakehouse_assets.assets.factory import build_assets
+from lakehouse_assets.automation.arrival_sensors import build_arrival_sensor, target_for
+from lakehouse_assets.automation.arrivals import ArrivalCursor
+from lakehouse_assets.contracts.contract import DatasetContract, load_contract
 from lakehouse_assets.definitions import PACKAGE_DIR, build_resources
-from lakehouse_assets.factory import build_assets
-from lakehouse_assets.sensors import build_arrival_sensor, target_for
-from lakehouse_assets.settings import load_settings
-from resources.landing_storage import LandedFile
+from resources.landing.local import LandedFile
+from resources.settings import load_settings
 from tests.aws.conftest import configure_aws, create_infrastructure, sent_emails, tick
 
-FLIGHTS = load_contract(PACKAGE_DIR / "contracts" / "flights.yaml")
-AIRLINES = load_contract(PACKAGE_DIR / "contracts" / "airlines.yaml")
+FLIGHTS = load_contract(PACKAGE_DIR / "defs" / "datasets" / "flights.yaml")
+AIRLINES = load_contract(PACKAGE_DIR / "defs" / "datasets" / "airlines.yaml")
 # many small files a day: the shape that needs more than one page of listing
 EVENTS = DatasetContract.model_validate(
     {

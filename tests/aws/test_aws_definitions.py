@@ -5,10 +5,10 @@ import pytest
 from dagster_cloud_cli.config.models import load_dagster_cloud_yaml
 
 from lakehouse_assets.definitions import build_resources, defs
-from lakehouse_assets.settings import PROJECT_ROOT, load_settings
+from resources.landing.s3 import S3LandingStorage
 from resources.metrics import CloudWatchMetrics, JsonLinesMetrics
-from resources.notifications import OutboxNotifier, SesNotifier
-from resources.s3_landing_storage import S3LandingStorage
+from resources.notifications.notifier import OutboxNotifier, SesNotifier
+from resources.settings import PROJECT_ROOT, load_settings
 from tests.aws.conftest import REGION
 
 SENSORS = {f"{name}_arrivals" for name in ("airlines", "airports", "planes", "flights", "weather")} | {
@@ -28,7 +28,7 @@ def test_the_aws_code_location_loads_with_the_same_resource_keys(aws_env):
     assert isinstance(resources["notifier"], SesNotifier)
     catalog = resources["catalog"]
     assert catalog.properties == {
-        "py-catalog-impl": "resources.glue_catalog.PrefixedGlueCatalog",
+        "py-catalog-impl": "resources.catalog.glue.PrefixedGlueCatalog",
         "lakehouse.database-prefix": "dev_",
         "warehouse": "s3://acme-warehouse/lakehouse",
         "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO",

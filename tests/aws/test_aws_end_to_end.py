@@ -14,13 +14,13 @@ import dagster as dg
 import pytest
 from pyiceberg.catalog import load_catalog
 
-from lakehouse_assets.cli import main as lakehouse_cli
-from lakehouse_assets.contract_model import DatasetContract, load_contracts
+from lakehouse_assets.assets.factory import build_assets
+from lakehouse_assets.automation.arrival_sensors import sensor_name, target_for
+from lakehouse_assets.cli.main import main as lakehouse_cli
+from lakehouse_assets.contracts.contract import DatasetContract, load_contracts
 from lakehouse_assets.definitions import CONTRACT_DIRS, build_resources, defs
-from lakehouse_assets.factory import build_assets
-from lakehouse_assets.run_sensors import report_successful_runs
-from lakehouse_assets.sensors import sensor_name, target_for
-from lakehouse_assets.settings import load_settings
+from lakehouse_assets.monitoring.run_sensors import report_successful_runs
+from resources.settings import load_settings
 from tests.aws.conftest import (
     LANDING_BUCKET,
     RECIPIENTS,

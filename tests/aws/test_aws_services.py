@@ -7,7 +7,7 @@ import time
 import pytest
 
 from resources.metrics import MAX_DATUMS_PER_CALL, CloudWatchMetrics, Metric
-from resources.notifications import SesNotifier
+from resources.notifications.notifier import SesNotifier
 from tests.aws.conftest import (
     LANDING_BUCKET,
     RECIPIENTS,

@@ -1,7 +1,7 @@
 """A code location whose sensor requests one run per arrived file version (key + etag).
 
-It stands in for lakehouse_assets/sensors.py (built on another branch) to prove the guarantee the
-real sensor relies on: Dagster's daemon launches one run per run key, however often it is asked.
+It stands in for lakehouse_assets/automation/arrival_sensors.py to prove the guarantee the real
+sensor relies on: Dagster's daemon launches one run per run key, however often it is asked.
 """
 
 import hashlib

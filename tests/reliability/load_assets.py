@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from io_managers.iceberg_io_manager import PARTITION_COLUMN, PRIMARY_KEY, WRITE_MODE
+from io_managers.table_spec import PARTITION_COLUMN, PRIMARY_KEY, WRITE_MODE
 from tests.reliability.workers import partition_rows
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-03-01")

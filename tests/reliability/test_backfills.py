@@ -3,11 +3,11 @@
 import dagster as dg
 import pandas as pd
 
-from lakehouse_assets.backfills import partitions_to_resume, resume_commands
-from lakehouse_assets.cli import main as lakehouse_cli
-from lakehouse_assets.policies import backfill_policy_for
+from lakehouse_assets.automation.backfills import partitions_to_resume, resume_commands
+from lakehouse_assets.automation.policies import backfill_policy_for
+from lakehouse_assets.cli.main import main as lakehouse_cli
 from tests.conftest import materialize_partitions
-from tests.test_io_manager import DAYS, readings, rows, table_asset
+from tests.io_managers.test_io_manager import DAYS, readings, rows, table_asset
 
 WEEK = [f"2024-03-0{day}" for day in range(1, 8)]
 KEY = dg.AssetKey(["staging", "readings"])

@@ -6,10 +6,10 @@ import logging
 import pytest
 from pyiceberg.exceptions import ValidationException
 
-from io_managers.commits import WriteRequest, commit
+from io_managers.commit import WriteRequest, commit
 from io_managers.retries import commit_with_retries
+from io_managers.schema import create_table_if_missing
 from io_managers.slices import TableSlice
-from io_managers.tables import create_table_if_missing
 from tests.reliability.harness import catalog_properties, collect, spawn
 from tests.reliability.workers import ROWS_PER_PARTITION, partition_rows
 

@@ -5,10 +5,10 @@ import os
 import signal
 import time
 
-from io_managers.commits import WriteRequest, commit
+from io_managers.commit import WriteRequest, commit
 from io_managers.maintenance import find_orphan_files, remove_orphan_files
+from io_managers.schema import create_table_if_missing
 from io_managers.slices import TableSlice
-from io_managers.tables import create_table_if_missing
 from tests.reliability.faults import HANGING
 from tests.reliability.harness import catalog_properties, collect, spawn
 from tests.reliability.workers import ROWS_PER_PARTITION, partition_rows

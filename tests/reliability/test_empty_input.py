@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from io_managers.empty_input import EMPTY_OVERWRITE_PROPERTY, EmptyInputError
-from tests.test_io_manager import readings, rows, table_asset
+from tests.io_managers.test_io_manager import readings, rows, table_asset
 
 DAY = "2024-03-01"
 

@@ -8,16 +8,16 @@ import pytest
 from pyiceberg.catalog import load_catalog
 from pyiceberg.exceptions import CommitStateUnknownException
 
-from io_managers.commits import WriteRequest, commit
+from io_managers.commit import WriteRequest, commit
 from io_managers.iceberg_io_manager import IcebergIOManager
 from io_managers.maintenance import find_orphan_files
 from io_managers.retries import CommitRetriesExhausted
+from io_managers.schema import create_table_if_missing
 from io_managers.slices import TableSlice
-from io_managers.tables import create_table_if_missing
-from resources.catalog import IcebergCatalogResource
+from resources.catalog.resource import IcebergCatalogResource
+from tests.io_managers.test_io_manager import readings, table_asset
 from tests.reliability.faults import FLAKY, LOST_RESPONSE
 from tests.reliability.harness import catalog_properties
-from tests.test_io_manager import readings, table_asset
 
 # pyiceberg tries 1 + 2 times per transaction, our loop runs 4 transactions: 12 commit attempts.
 RETRY_PROPERTIES = {

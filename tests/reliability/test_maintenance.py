@@ -4,13 +4,13 @@ import datetime as dt
 import os
 import time
 
-from io_managers.commits import WriteRequest, commit
+from io_managers.commit import WriteRequest, commit
 from io_managers.maintenance import find_orphan_files, referenced_files
+from io_managers.schema import create_table_if_missing
 from io_managers.slices import TableSlice
-from io_managers.tables import create_table_if_missing
+from lakehouse_assets.automation.maintenance import table_maintenance_job
 from lakehouse_assets.definitions import defs
-from lakehouse_assets.maintenance import table_maintenance_job
-from resources.catalog import IcebergCatalogResource
+from resources.catalog.resource import IcebergCatalogResource
 from tests.reliability.harness import catalog_properties, collect, spawn
 from tests.reliability.workers import ROWS_PER_PARTITION, partition_rows
 

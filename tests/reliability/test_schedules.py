@@ -7,9 +7,9 @@ import dagster as dg
 import pytest
 from dagster._utils.schedules import cron_string_iterator
 
+from lakehouse_assets.automation.jobs import daily_tables_job
+from lakehouse_assets.automation.schedules import build_daily_schedule, build_schedules, target_partition
 from lakehouse_assets.definitions import defs
-from lakehouse_assets.jobs import daily_tables_job
-from lakehouse_assets.schedules import build_daily_schedule, build_schedules, target_partition
 
 NEW_YORK = "America/New_York"
 

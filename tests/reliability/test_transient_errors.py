@@ -9,11 +9,11 @@ from botocore.exceptions import ClientError
 from pyiceberg.exceptions import CommitFailedException, ValidationException
 from sqlalchemy.exc import OperationalError
 
-from io_managers.commits import UpsertKeyError, WriteRequest
+from io_managers.commit import UpsertKeyError, WriteRequest
 from io_managers.retries import RetrySettings, commit_with_retries, is_transient
+from io_managers.schema import SchemaEvolutionError, create_table_if_missing
 from io_managers.slices import PartitionWindowError, TableSlice
-from io_managers.tables import SchemaEvolutionError, create_table_if_missing
-from resources.catalog import IcebergCatalogResource
+from resources.catalog.resource import IcebergCatalogResource
 from tests.reliability.harness import catalog_properties
 from tests.reliability.workers import ROWS_PER_PARTITION, partition_rows
 

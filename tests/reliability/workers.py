@@ -41,7 +41,7 @@ def _wait_for(go_file: str | None, limit_s: float = 120) -> None:
 def _catalog(args: dict):
     from pyiceberg.catalog import load_catalog
 
-    from resources.sqlite_tuning import tune_sqlite_catalog
+    from resources.catalog.sqlite_tuning import tune_sqlite_catalog
 
     return tune_sqlite_catalog(load_catalog("lakehouse", **args["catalog"]))
 
@@ -51,7 +51,7 @@ def materialize(args: dict) -> dict:
     import dagster as dg
 
     from lakehouse_assets.definitions import build_resources
-    from lakehouse_assets.settings import load_settings
+    from resources.settings import load_settings
     from tests.reliability.load_assets import LOAD_ASSETS
 
     os.environ["LAKEHOUSE_HOME"] = args["home"]
@@ -66,7 +66,7 @@ def materialize(args: dict) -> dict:
 
 def commit(args: dict) -> dict:
     """One write of a partition straight through the retrying commit path."""
-    from io_managers.commits import WriteRequest
+    from io_managers.commit import WriteRequest
     from io_managers.retries import commit_with_retries
     from io_managers.slices import TableSlice
 
@@ -98,7 +98,7 @@ def commit_many(args: dict) -> dict:
 
 def create(args: dict) -> dict:
     """Create the namespace and table if missing, all workers at once."""
-    from io_managers.tables import create_table_if_missing
+    from io_managers.schema import create_table_if_missing
 
     catalog = _catalog(args)
     schema = partition_rows("2024-01-01", "schema", 0).schema

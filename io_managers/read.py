@@ -1,0 +1,54 @@
+"""What the Iceberg IO manager does for an asset's input: read the upstream table's slice for the run.
+
+The engine is chosen from the slice's size in Iceberg metadata: pandas below the threshold, a
+Spark DataFrame at or above it.
+"""
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+from pyiceberg.exceptions import NoSuchTableError
+
+from io_managers.commit import estimate_slice_bytes, slice_scan
+from io_managers.slices import TableSlice
+from io_managers.table_spec import ENGINE, PARTITION_COLUMN, SPARK_THRESHOLD
+from resources.catalog.resource import IcebergCatalogResource
+from resources.spark.compute import ComputeResource
+
+
+def arrow_to_pandas(data: pa.Table) -> pd.DataFrame:
+    # Arrow-backed columns keep nullable integers as integers and dates as dates.
+    return data.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def read_input(context: dg.InputContext, catalog: IcebergCatalogResource, compute: ComputeResource):
+    """The upstream table's slice for this run, as pandas or (when large) as a Spark frame."""
+    upstream = context.upstream_output
+    metadata = (upstream.definition_metadata if upstream else None) or {}
+    identifier = catalog.identifier(context.asset_key)
+    try:
+        table = catalog.load().load_table(identifier)
+    except NoSuchTableError:
+        raise dg.Failure(
+            f"table {identifier} does not exist yet: materialise {context.asset_key.to_user_string()} first"
+        ) from None
+    table_slice = TableSlice.for_run(metadata.get(PARTITION_COLUMN), context)
+    size, records = estimate_slice_bytes(table, table_slice)
+    settings = context.definition_metadata or {}
+    engine = compute.choose(size, settings.get(ENGINE), settings.get(SPARK_THRESHOLD))
+    choice = {
+        "engine": engine,
+        "estimated_bytes": size,
+        "estimated_records": records,
+        "slice": table_slice.label,
+    }
+    if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
+        # Dagster attaches input metadata to one partition only; a range run logs the choice.
+        context.log.info(f"reading {identifier}: {choice}")
+    else:
+        context.add_input_metadata(choice)
+    if engine == "spark":
+        from io_managers.spark_frames import read_slice
+
+        return read_slice(compute.session(), table, table_slice)
+    return arrow_to_pandas(slice_scan(table, table_slice).to_arrow())

@@ -1,0 +1,203 @@
+"""The Spark path through the one commit path.
+
+Spark never talks to the catalog: it reads the Parquet files that pyiceberg's scan planning
+selects, and writes Parquet files under the table's data location that pyiceberg then commits
+(partition delete + add files in one transaction). Spark therefore needs no Iceberg runtime jar
+and works the same locally, on a cluster or over Spark Connect.
+"""
+
+import contextlib
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+from pyiceberg.table import Table
+
+from io_managers.commit import (
+    CommitPlan,
+    CommitResult,
+    UpsertKeyError,
+    WriteRequest,
+    partition_type_of,
+    plan_commit,
+    publish,
+    removed_unless_committed,
+    replace_with_files,
+    skip_repeated_append,
+    slice_scan,
+)
+from io_managers.slices import PartitionWindowError, TableSlice
+
+PARTITION_DIRECTORY_COLUMN = "__lakehouse_partition"
+
+
+def spark_schema_of(arrow_schema: pa.Schema):
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(arrow_schema)
+
+
+def arrow_schema_of(frame) -> pa.Schema:
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(frame.schema, timezone="UTC")
+    # Spark's TimestampType is an instant (Iceberg timestamptz); TimestampNTZType is local time.
+    return pa.schema(
+        [
+            pa.field(
+                f.name,
+                pa.timestamp("us", tz="UTC") if pa.types.is_timestamp(f.type) and f.type.tz else f.type,
+            )
+            for f in schema
+        ]
+    )
+
+
+def _window_predicate(table_slice: TableSlice, partition_type):
+    from pyspark.sql import functions as F
+
+    start, end = table_slice.bounds_for(partition_type)
+    column = F.col(table_slice.partition_column)
+    return (column >= F.lit(start)) & (column < F.lit(end))
+
+
+def read_slice(spark, table: Table, table_slice: TableSlice):
+    """The slice as a Spark DataFrame, from the data files pyiceberg plans for it."""
+    from pyspark.sql import functions as F
+
+    tasks = list(slice_scan(table, table_slice).plan_files())
+    schema = spark_schema_of(table.schema().as_arrow())
+    if any(task.delete_files for task in tasks):
+        raise NotImplementedError(
+            f"{'.'.join(table.name())} has delete files; the Spark path reads copy-on-write tables"
+        )
+    if not tasks:
+        return spark.createDataFrame([], schema)
+    frame = spark.read.option("mergeSchema", "true").parquet(*(task.file.file_path for task in tasks))
+    # Columns added after a file was written read as nulls, in the table's order and types.
+    frame = frame.select(
+        *(
+            (F.col(field.name) if field.name in frame.columns else F.lit(None))
+            .cast(field.dataType)
+            .alias(field.name)
+            for field in schema.fields
+        )
+    )
+    if table_slice.is_partitioned:
+        frame = frame.filter(_window_predicate(table_slice, partition_type_of(table, table_slice)))
+    return frame
+
+
+def _cast_to(frame, target: pa.Schema):
+    from pyspark.sql import functions as F
+
+    spark_types = {field.name: field.dataType for field in spark_schema_of(target).fields}
+    return frame.select(*(F.col(name).cast(spark_types[name]).alias(name) for name in target.names))
+
+
+def _count_checking_window(frame, table_slice: TableSlice, partition_type) -> int:
+    """The frame's rows, counted in the same pass that proves they all lie inside the partition."""
+    from pyspark.sql import functions as F
+
+    if partition_type is None:
+        return frame.count()
+    inside = F.coalesce(_window_predicate(table_slice, partition_type), F.lit(False))
+    counts = frame.agg(
+        F.count(F.lit(1)).alias("rows"), F.sum((~inside).cast("long")).alias("outside")
+    ).first()
+    if counts["outside"]:
+        raise PartitionWindowError(
+            f"{counts['outside']} rows have no {table_slice.partition_column!r} or lie outside the partition "
+            f"{table_slice.label}; nothing was written"
+        )
+    return counts["rows"]
+
+
+def _merge_upsert(existing, incoming, keys: tuple[str, ...]):
+    from pyspark.sql import functions as F
+
+    repeated = incoming.groupBy(*keys).count().filter(F.col("count") > 1).limit(1).count()
+    if repeated:
+        raise UpsertKeyError(f"incoming rows repeat the upsert key {list(keys)}; de-duplicate them first")
+    kept = existing.join(incoming.select(*keys), on=list(keys), how="left_anti")
+    return kept.unionByName(incoming, allowMissingColumns=True), kept
+
+
+def _commit_directory(table: Table, commit_id: str) -> str:
+    return f"{table.location().rstrip('/')}/data/spark-{commit_id}"
+
+
+def _write_files(frame, directory: str, table_slice: TableSlice) -> list[str]:
+    """Parquet files under the table's data location, each holding a single partition value."""
+    from pyspark.sql import functions as F
+
+    if table_slice.is_partitioned:
+        # A copy of the partition column names the directory; the column itself stays in the file,
+        # so pyiceberg derives each file's partition value from its statistics.
+        day = F.to_date(F.col(table_slice.partition_column))
+        frame.withColumn(PARTITION_DIRECTORY_COLUMN, day).repartition(
+            PARTITION_DIRECTORY_COLUMN
+        ).write.partitionBy(PARTITION_DIRECTORY_COLUMN).parquet(directory)
+    else:
+        frame.write.parquet(directory)
+    return _parquet_files_under(directory)
+
+
+def _parquet_files_under(directory: str) -> list[str]:
+    # Listed through Arrow's filesystems (local, S3, ...) rather than with another Spark job.
+    filesystem, root = pafs.FileSystem.from_uri(directory)
+    try:
+        infos = filesystem.get_file_info(pafs.FileSelector(root, recursive=True))
+    except FileNotFoundError:
+        return []
+    scheme = directory.split("://", 1)[0]
+    return sorted(
+        f"{scheme}://{info.path}" for info in infos if info.is_file and info.path.endswith(".parquet")
+    )
+
+
+def _remove_directory(directory: str) -> None:
+    """Everything a failed write or commit left under its own directory (tasks may have written parts)."""
+    filesystem, root = pafs.FileSystem.from_uri(directory)
+    with contextlib.suppress(FileNotFoundError):
+        filesystem.delete_dir(root)
+
+
+def commit_spark(table: Table, frame, request: WriteRequest) -> CommitResult:
+    """The Spark path: the same plan and publish steps as Arrow, with files Spark wrote."""
+    skipped = skip_repeated_append(table, request)
+    if skipped:
+        return skipped
+    from pyspark import StorageLevel
+
+    incoming_schema = arrow_schema_of(frame)
+    plan, _ = plan_commit(table, incoming_schema.empty_table(), request)
+    # Checked, counted and written: computed once (spilling to disk when large), not three times.
+    frame = _cast_to(frame, plan.target_schema).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        return _commit_persisted(table, frame, request, plan)
+    finally:
+        frame.unpersist()
+
+
+def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPlan) -> CommitResult:
+    rows = _count_checking_window(frame, request.slice, plan.partition_type)
+    to_write, replaced = frame, 0
+    if request.mode == "upsert":
+        existing = read_slice(frame.sparkSession, table, request.slice)
+        to_write, kept = _merge_upsert(existing, frame, request.primary_key)
+        replaced = existing.count() - kept.count()
+
+    directory = _commit_directory(table, plan.commit_id)
+
+    # Parts a failed Spark job wrote, or files of a failed commit, must not linger as orphans.
+    with removed_unless_committed(lambda: _remove_directory(directory)):
+        files = _write_files(to_write, directory, request.slice)
+        snapshot_id = publish(table, plan, lambda transaction: replace_with_files(transaction, plan, files))
+    return CommitResult(request.mode, rows_written=rows, rows_replaced=replaced, snapshot_id=snapshot_id)
+
+
+def to_spark(spark, data: pa.Table):
+    """A small Arrow table (e.g. a reference lookup) joined into a Spark computation."""
+    if data.num_rows == 0:
+        return spark.createDataFrame([], spark_schema_of(data.schema))
+    return spark.createDataFrame(data)

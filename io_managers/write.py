@@ -1,0 +1,110 @@
+"""What the Iceberg IO manager does with an asset's output: commit it to the table's slice.
+
+Which rows an asset owns comes from its definition metadata (partition column, write mode,
+primary key) and from the partition *time window* of the run, so a single run over a range of
+partitions writes exactly that range.
+"""
+
+import dagster as dg
+import narwhals as nw
+import pandas as pd
+import pyarrow as pa
+from pyiceberg.table import Table
+
+from io_managers.commit import CommitResult, WriteRequest, count_rows
+from io_managers.retries import commit_with_retries, retry_commit
+from io_managers.schema import create_table_if_missing, normalise_arrow
+from io_managers.slices import TableSlice
+from io_managers.table_spec import PARTITION_COLUMN, PRIMARY_KEY, TABLE_PROPERTIES, WRITE_MODE
+from resources.catalog.resource import IcebergCatalogResource
+from resources.spark.compute import is_spark_frame
+
+PREVIEW_ROWS = 5
+
+
+def to_arrow(obj: object) -> pa.Table:
+    """The engines a materialisation may hand over: pandas, Arrow or any frame Narwhals knows."""
+    if isinstance(obj, pa.Table):
+        table = obj
+    elif isinstance(obj, pd.DataFrame):
+        table = pa.Table.from_pandas(obj, preserve_index=False)
+    else:
+        table = nw.from_native(obj, eager_only=True).to_arrow()
+    return normalise_arrow(table)
+
+
+def _column_docs(metadata: dict) -> dict[str, str]:
+    schema = metadata.get("dagster/column_schema")
+    if schema is None:
+        return {}
+    return {column.name: column.description or "" for column in schema.columns}
+
+
+def _metadata(
+    table: Table, result: CommitResult, table_slice: TableSlice, preview: pd.DataFrame, engine: str
+) -> dict:
+    columns = dg.TableSchema(
+        columns=[
+            dg.TableColumn(name=field.name, type=str(field.field_type), description=field.doc)
+            for field in table.schema().fields
+        ]
+    )
+    metadata = {
+        "engine": engine,
+        "write_mode": result.mode,
+        "rows_written": dg.MetadataValue.int(result.rows_written),
+        "rows_replaced": dg.MetadataValue.int(result.rows_replaced),
+        "slice": table_slice.label,
+        "slice_row_count": dg.MetadataValue.int(count_rows(table, table_slice)),
+        "table": table_identifier_of(table),
+        "table_location": dg.MetadataValue.path(table.location()),
+        "dagster/column_schema": columns,
+        "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "(no rows)"),
+    }
+    if result.snapshot_id is not None:
+        metadata["snapshot_id"] = dg.MetadataValue.text(str(result.snapshot_id))
+    if result.skipped_reason:
+        metadata["skipped"] = result.skipped_reason
+    return metadata
+
+
+def table_identifier_of(table: Table) -> str:
+    return ".".join(table.name())
+
+
+def write_output(context: dg.OutputContext, obj: object, catalog: IcebergCatalogResource) -> None:
+    """Commit the frame an asset returned (pandas, Arrow, Narwhals or Spark) to its table's slice."""
+    metadata = context.definition_metadata or {}
+    partition_column = metadata.get(PARTITION_COLUMN)
+    table_slice = TableSlice.for_run(partition_column, context)
+    on_spark = is_spark_frame(obj)
+    if on_spark:
+        from io_managers.spark_frames import arrow_schema_of
+
+        schema = arrow_schema_of(obj)
+    else:
+        data = to_arrow(obj)
+        schema = data.schema
+    identifier = catalog.identifier(context.asset_key)
+    table = create_table_if_missing(catalog.load(), identifier, schema, partition_column)
+    run = context.step_context.dagster_run
+    request = WriteRequest(
+        mode=metadata.get(WRITE_MODE, "overwrite"),
+        slice=table_slice,
+        # a re-executed run keeps its root run id, so its append is recognised as a repeat
+        run_id=run.root_run_id or run.run_id,
+        primary_key=tuple(metadata.get(PRIMARY_KEY) or ()),
+        column_docs=_column_docs(metadata),
+        properties=catalog.table_properties(context.asset_key, metadata.get(TABLE_PROPERTIES) or {}),
+    )
+    if on_spark:
+        from io_managers.spark_frames import commit_spark
+
+        result = retry_commit(table, request, lambda fresh: commit_spark(fresh, obj, request))
+        preview = obj.limit(PREVIEW_ROWS).toPandas()
+    else:
+        result = commit_with_retries(table, data, request)
+        preview = data.slice(0, PREVIEW_ROWS).to_pandas()
+    context.add_output_metadata(
+        _metadata(table, result, table_slice, preview, "spark" if on_spark else "pandas")
+    )

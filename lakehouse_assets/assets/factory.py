@@ -1,0 +1,351 @@
+"""Contracts in, software-defined assets out: landing, raw (+ rejects), staging, common, output.
+
+Asset keys are `[layer, table]`, one group per layer. Each asset carries in its definition
+metadata what the Iceberg IO manager needs (partition column, write mode, primary key, table
+properties) and the column schema the UI shows.
+
+This module runs when the code location loads, so it uses only the contracts, Dagster and plain
+names. What an asset does when its step runs is in `asset_bodies.py`, which each body imports
+then: loading the definitions never imports the data stack (pyarrow, Narwhals, pyiceberg, pandera).
+"""
+
+import datetime as dt
+import functools
+import importlib.util
+import warnings
+
+import dagster as dg
+
+from checks.asset_checks import audit_spec, rule_check_specs
+from checks.audits import LANDING_AUDIT, MODEL_AUDIT, STAGING_AUDIT
+from io_managers.table_spec import (
+    ENGINE,
+    PARTITION_COLUMN,
+    PRIMARY_KEY,
+    SPARK_THRESHOLD,
+    TABLE_PROPERTIES,
+    WRITE_MODE,
+)
+from lakehouse_assets.automation.conditions import follow_inputs
+from lakehouse_assets.automation.policies import backfill_policy_for, table_pool
+from lakehouse_assets.contracts.columns import (
+    FILE_DATE,
+    LINEAGE_COLUMN_TYPES,
+    LINEAGE_COLUMNS,
+    LINEAGE_DESCRIPTIONS,
+    REJECT_DESCRIPTIONS,
+    ROW_ERROR,
+    ROW_ERROR_DESCRIPTION,
+    type_label,
+)
+from lakehouse_assets.contracts.contract import (
+    AggregateStep,
+    Contract,
+    DatasetContract,
+    ModelContract,
+    Partitioning,
+)
+from resources.catalog.resource import IcebergCatalogResource
+from resources.landing.local import LandingStorage
+from resources.spark.compute import ComputeResource
+
+LAYER_ROLES = {
+    "landing": "Every row of the arrived files, verbatim as strings, with lineage columns.",
+    "raw": "Landing rows typed by the contract; untypeable rows are quarantined in the rejects table.",
+    "staging": "Cleaned, de-duplicated and standardised rows.",
+    "common": "Conformed entities joined across datasets.",
+    "output": "Business aggregates for consumers.",
+}
+
+
+@functools.cache
+def daily_partitions(start: dt.date, end: dt.date | None) -> dg.DailyPartitionsDefinition:
+    return dg.DailyPartitionsDefinition(
+        start_date=start.isoformat(), end_date=end.isoformat() if end else None
+    )
+
+
+def partitions_for(partitioning: Partitioning | None) -> dg.DailyPartitionsDefinition | None:
+    return daily_partitions(partitioning.start, partitioning.end) if partitioning else None
+
+
+# Dagster marks backfill policies beta; we rely on them knowingly, so loading stays quiet.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
+
+
+def _backfill_policy(contract: Contract) -> dg.BackfillPolicy | None:
+    return backfill_policy_for(contract.partitioning is not None, contract.engine)
+
+
+def _column_schema(columns: list[tuple[str, str, str]]) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=name, type=type_, description=doc) for name, type_, doc in columns]
+    )
+
+
+def _lineage_columns() -> list[tuple[str, str, str]]:
+    return [
+        (name, type_label(LINEAGE_COLUMN_TYPES[name]), LINEAGE_DESCRIPTIONS[name]) for name in LINEAGE_COLUMNS
+    ]
+
+
+def _table_metadata(
+    contract: Contract,
+    layer: str,
+    *,
+    partition_column: str | None,
+    write_mode: str,
+    columns: list[tuple[str, str, str]],
+    primary_key: list[str] | None = None,
+) -> dict:
+    metadata = {
+        PARTITION_COLUMN: partition_column,
+        WRITE_MODE: write_mode,
+        PRIMARY_KEY: primary_key or [],
+        TABLE_PROPERTIES: {
+            "comment": contract.description.strip(),
+            "lakehouse.layer": layer,
+            "lakehouse.contract": contract.name,
+            "lakehouse.contract-version": str(contract.version),
+            "lakehouse.write-mode": write_mode,
+            "lakehouse.primary-key": ",".join(primary_key or []),
+        },
+        "dagster/column_schema": _column_schema(columns),
+    }
+    return {key: value for key, value in metadata.items() if value is not None}
+
+
+def _description(contract: Contract, layer: str) -> str:
+    return f"{contract.description.strip()}\n\n{LAYER_ROLES[layer]}"
+
+
+def _engines(contract: Contract) -> set[str]:
+    return {"pandas", "spark"} if contract.engine == "auto" else {contract.engine}
+
+
+def _input(key: list[str] | dg.AssetKey, contract: Contract) -> dg.AssetIn:
+    """An input whose engine follows the contract: pinned, or by size with its threshold."""
+    return dg.AssetIn(
+        key=key,
+        metadata={
+            ENGINE: None if contract.engine == "auto" else contract.engine,
+            SPARK_THRESHOLD: contract.spark_threshold_bytes,
+        },
+    )
+
+
+def _spec_kwargs(contract: Contract, layer: str) -> dict:
+    return {
+        "group_name": layer,
+        "owners": contract.owners,
+        "kinds": {"iceberg", *_engines(contract)},
+        # tags make command-line selections simple: `--select 'tag:partitioning=daily'`
+        "tags": {"layer": layer, "partitioning": "daily" if contract.partitioning else "none"},
+    }
+
+
+def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
+    columns = [(c.name, "string", c.description) for c in contract.columns] + _lineage_columns()
+    if contract.source.file_checks.policy == "quarantine_rows":
+        columns.append((ROW_ERROR, "string", ROW_ERROR_DESCRIPTION))
+    metadata = _table_metadata(
+        contract,
+        "landing",
+        partition_column=FILE_DATE if contract.partitioning else None,
+        write_mode=contract.write_modes.landing,
+        columns=columns,
+    )
+
+    @dg.asset(
+        key=["landing", contract.name],
+        description=_description(contract, "landing"),
+        partitions_def=partitions_for(contract.partitioning),
+        backfill_policy=_backfill_policy(contract),
+        pool=table_pool("landing", contract.name),
+        metadata=metadata | {"source_glob": contract.source.glob},
+        **_spec_kwargs(contract, "landing"),
+    )
+    def landing_table(
+        context: dg.AssetExecutionContext, landing_storage: LandingStorage, compute: ComputeResource
+    ):
+        from lakehouse_assets.layers.steps import materialize_landing
+
+        return materialize_landing(context, contract, landing_storage, compute)
+
+    return landing_table
+
+
+def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
+    raw_key = dg.AssetKey(["raw", contract.name])
+    landing_key = dg.AssetKey(["landing", contract.name])
+    partition_column = FILE_DATE if contract.partitioning else None
+    typed_columns = [(c.name, type_label(c.type), c.description) for c in contract.columns]
+    string_columns = [(c.name, "string", c.description) for c in contract.columns]
+    reject_columns = [(name, "string", doc) for name, doc in REJECT_DESCRIPTIONS.items()]
+
+    @dg.multi_asset(
+        outs={
+            "typed": dg.AssetOut(
+                key=raw_key,
+                description=_description(contract, "raw"),
+                metadata=_table_metadata(
+                    contract,
+                    "raw",
+                    partition_column=partition_column,
+                    write_mode=contract.write_modes.raw,
+                    columns=typed_columns + _lineage_columns(),
+                ),
+                **_spec_kwargs(contract, "raw"),
+            ),
+            "rejects": dg.AssetOut(
+                key=["raw", f"{contract.name}_rejects"],
+                description=(
+                    f"Quarantine of {contract.name}: landing rows that could not be typed, with their "
+                    "original values, source file, line, columns and reason."
+                ),
+                metadata=_table_metadata(
+                    contract,
+                    "raw",
+                    partition_column=partition_column,
+                    write_mode="overwrite",
+                    columns=string_columns + _lineage_columns() + reject_columns,
+                ),
+                **_spec_kwargs(contract, "raw"),
+            ),
+        },
+        ins={"landing": _input(landing_key, contract)},
+        partitions_def=partitions_for(contract.partitioning),
+        backfill_policy=_backfill_policy(contract),
+        pool=table_pool("raw", contract.name),
+        check_specs=[
+            dg.AssetCheckSpec(
+                LANDING_AUDIT,
+                asset=raw_key,
+                additional_deps=[landing_key],
+                description="landing rows = raw rows + rejected rows for the materialised partitions",
+            )
+        ],
+        name=f"raw__{contract.name}",
+    )
+    def raw_tables(context: dg.AssetExecutionContext, catalog: IcebergCatalogResource, landing):
+        from lakehouse_assets.layers.steps import materialize_raw
+
+        yield from materialize_raw(context, contract, catalog, landing, partition_column)
+
+    return raw_tables
+
+
+def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
+    partitioning = contract.partitioning
+    documented = {c.name: c.description for c in contract.columns}
+    columns = [(name, "", documented.get(name, "")) for name in contract.staged_columns()]
+    staging_key = dg.AssetKey(["staging", contract.name])
+    partition_column = partitioning.column if partitioning else None
+    raw_key = dg.AssetKey(["raw", contract.name])
+
+    @dg.asset(
+        key=staging_key,
+        description=_description(contract, "staging"),
+        ins={"raw": _input(["raw", contract.name], contract)},
+        partitions_def=partitions_for(partitioning),
+        backfill_policy=_backfill_policy(contract),
+        pool=table_pool("staging", contract.name),
+        metadata=_table_metadata(
+            contract,
+            "staging",
+            partition_column=partitioning.column if partitioning else None,
+            write_mode=contract.write_modes.staging,
+            columns=columns + _lineage_columns(),
+            primary_key=contract.primary_key,
+        ),
+        check_specs=[
+            *rule_check_specs(contract.quality, staging_key),
+            audit_spec(STAGING_AUDIT, staging_key, "staged = raw - rows removed by named rules", [raw_key]),
+        ],
+        # not yielded when an error rule fails: nothing is committed (write-audit-publish)
+        output_required=False,
+        **_spec_kwargs(contract, "staging"),
+    )
+    def staging_table(context: dg.AssetExecutionContext, catalog: IcebergCatalogResource, raw):
+        from lakehouse_assets.layers.steps import materialize_staging
+
+        yield from materialize_staging(context, contract, catalog, raw, staging_key, partition_column)
+
+    return staging_table
+
+
+def _check_function_module(reference: str) -> None:
+    """A model function's module must exist when the code location loads. It is imported (with the
+    data stack it uses) when the model's step runs, and its function looked up then."""
+    module_name = reference.partition(":")[0]
+    if importlib.util.find_spec(module_name) is None:
+        raise ModuleNotFoundError(f"No module named {module_name!r}", name=module_name)
+
+
+def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
+    partitioning = contract.partitioning
+    ins = {alias: _input(table.split("."), contract) for alias, table in contract.inputs.items()}
+    if contract.function:
+        _check_function_module(contract.function)
+    model_key = dg.AssetKey([contract.layer, contract.name])
+    partition_column = partitioning.column if partitioning else None
+    primary_input_key = dg.AssetKey(contract.inputs[contract.primary_input].split("."))
+    # Row-preserving models (lookups, filters) keep every input row a named rule does not remove;
+    # aggregates and Python functions change the grain, so no count reconciles there.
+    keeps_rows = contract.function is None and not any(
+        isinstance(step, AggregateStep) for step in contract.steps
+    )
+    audits = (
+        [
+            audit_spec(
+                MODEL_AUDIT, model_key, "rows = input rows - rows removed by named rules", [primary_input_key]
+            )
+        ]
+        if keeps_rows
+        else []
+    )
+
+    @dg.asset(
+        key=model_key,
+        description=_description(contract, contract.layer),
+        ins=ins,
+        automation_condition=follow_inputs(),
+        partitions_def=partitions_for(partitioning),
+        backfill_policy=_backfill_policy(contract),
+        pool=table_pool(contract.layer, contract.name),
+        metadata=_table_metadata(
+            contract,
+            contract.layer,
+            partition_column=partitioning.column if partitioning else None,
+            write_mode=contract.write_mode,
+            columns=[(column.name, "", column.description) for column in contract.columns],
+            primary_key=contract.primary_key,
+        ),
+        check_specs=[*rule_check_specs(contract.quality, model_key), *audits],
+        output_required=False,
+        **_spec_kwargs(contract, contract.layer),
+    )
+    def model_table(
+        context: dg.AssetExecutionContext, compute: ComputeResource, catalog: IcebergCatalogResource, **inputs
+    ):
+        from lakehouse_assets.layers.steps import materialize_model
+
+        yield from materialize_model(
+            context, contract, compute, catalog, inputs, model_key, partition_column, keeps_rows
+        )
+
+    return model_table
+
+
+def build_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
+    assets = []
+    for contract in contracts:
+        if isinstance(contract, DatasetContract):
+            assets += [
+                build_landing_asset(contract),
+                build_raw_asset(contract),
+                build_staging_asset(contract),
+            ]
+        else:
+            assets.append(build_model_asset(contract))
+    return assets

@@ -1,0 +1,161 @@
+"""File-arrival sensors: one per dataset, watching its glob in the landing zone.
+
+A tick lists the dataset's files (paginated, so any number of objects), keeps those the cursor has
+not seen (`arrivals.ArrivalCursor`), maps each to its partition with the contract's
+`file_date_pattern` and requests one run per partition, with the files' key@etag as run key:
+Dagster never launches two runs with one run key, so the same object never triggers twice, even
+after the cursor is reset, while a changed object (new etag) re-runs its partition.
+
+Downstream layers follow in two ways. The run a sensor requests is the dataset's own chain,
+landing -> raw (+ rejects, audit) -> staging, for the partition (a reference dataset: the whole
+table), so one run per arrival carries the blocking checks between those steps. Common and output
+tables join several datasets, so they follow by declarative automation (`automation.py`): a model
+partition runs once all its inputs exist and again whenever one of them changes. A job selection
+reaching to output would run common.flights before the day's weather had arrived (and fail on a
+first day, when the weather table does not exist yet).
+
+A file that matches the glob but no partition (no date in its name, or a date outside the
+partitions) is logged and e-mailed once, and left in place.
+"""
+
+import datetime as dt
+from collections import defaultdict
+
+import dagster as dg
+
+from lakehouse_assets.automation.arrivals import DEFAULT_GRACE, ArrivalCursor, batch_id, run_key
+from lakehouse_assets.contracts.contract import DatasetContract
+from resources.landing.local import LandedFile, LandingStorage
+from resources.metrics import Metric, MetricsPublisher
+from resources.notifications.notifier import Notifier
+
+MAX_LISTED_FILES = 50
+# the layers a dataset contract produces; the asset factory names each group after its layer
+DATASET_LAYERS = ("landing", "raw", "staging")
+
+
+def sensor_name(contract: DatasetContract) -> str:
+    return f"{contract.name}_arrivals"
+
+
+def target_for(contract: DatasetContract) -> dg.AssetSelection:
+    """The dataset's own chain: its landing asset and what follows it in landing, raw and staging."""
+    landing = dg.AssetSelection.assets(dg.AssetKey(["landing", contract.name]))
+    return landing.downstream() & dg.AssetSelection.groups(*DATASET_LAYERS)
+
+
+def partition_of(contract: DatasetContract, file: LandedFile) -> str | None:
+    """The daily partition key a file belongs to, or None when its name carries no valid one."""
+    day = contract.source.file_date(file.name)
+    partitioning = contract.partitioning
+    if day is None or day < partitioning.start or (partitioning.end and day >= partitioning.end):
+        return None
+    return day.isoformat()
+
+
+def _listing(files: list[LandedFile]) -> str:
+    lines = [f"  {file.key} ({file.size} bytes, etag {file.checksum})" for file in files[:MAX_LISTED_FILES]]
+    if len(files) > MAX_LISTED_FILES:
+        lines.append(f"  ... and {len(files) - MAX_LISTED_FILES} more")
+    return "\n".join(lines)
+
+
+def evaluate_arrivals(
+    contract: DatasetContract,
+    context: dg.SensorEvaluationContext,
+    landing_storage: LandingStorage,
+    notifier: Notifier,
+    metrics: MetricsPublisher,
+    grace: dt.timedelta = DEFAULT_GRACE,
+) -> dg.SensorResult:
+    files = landing_storage.list_files(contract.source.glob)
+    new, cursor = ArrivalCursor.parse(context.cursor).advance(files, grace)
+    if not new:
+        return dg.SensorResult(run_requests=[], cursor=cursor.serialize())
+
+    by_partition: dict[str | None, list[LandedFile]] = defaultdict(list)
+    unmatched: list[LandedFile] = []
+    for file in new:
+        if contract.partitioning is None:
+            by_partition[None].append(file)
+        elif (partition := partition_of(contract, file)) is None:
+            unmatched.append(file)
+        else:
+            by_partition[partition].append(file)
+
+    if unmatched:
+        context.log.warning(
+            f"{len(unmatched)} file(s) match {contract.source.glob!r} but no partition of {contract.name} "
+            f"(pattern {contract.source.file_date_pattern!r}); left in place: "
+            + ", ".join(file.key for file in unmatched[:MAX_LISTED_FILES])
+        )
+        notifier.notify(
+            "file_unmatched",
+            f"unmatched/{contract.name}/{batch_id(unmatched)}",
+            dataset=contract.name,
+            count=len(unmatched),
+            pattern=contract.source.file_date_pattern,
+            files=_listing(unmatched),
+        )
+
+    requests = [
+        dg.RunRequest(
+            run_key=run_key(batch),
+            partition_key=partition,
+            tags={"lakehouse/trigger": "file-arrival", "lakehouse/dataset": contract.name},
+        )
+        for partition, batch in sorted(by_partition.items(), key=lambda item: item[0] or "")
+    ]
+    arrived = [file for batch in by_partition.values() for file in batch]
+    if arrived:
+        partitions = ", ".join(partition or "whole table" for partition in sorted(by_partition, key=str))
+        context.log.info(f"{len(arrived)} new file(s) for {contract.name}: runs for {partitions}")
+        notifier.notify(
+            "file_arrived",
+            f"arrived/{contract.name}/{batch_id(arrived)}",
+            dataset=contract.name,
+            count=len(arrived),
+            landing=landing_storage.describe(),
+            files=_listing(arrived),
+            partitions=partitions,
+        )
+    dimensions = {"dataset": contract.name, "layer": "landing"}
+    metrics.publish(
+        [
+            Metric("FilesArrived", len(arrived), "Count", dimensions),
+            Metric("BytesArrived", sum(file.size for file in arrived), "Bytes", dimensions),
+            Metric("FilesUnmatched", len(unmatched), "Count", dimensions),
+        ]
+    )
+    return dg.SensorResult(run_requests=requests, cursor=cursor.serialize())
+
+
+def build_arrival_sensor(
+    contract: DatasetContract,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+    minimum_interval_seconds: int = 60,
+) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=sensor_name(contract),
+        description=f"Runs {contract.name} from landing on when files match {contract.source.glob!r}",
+        target=target_for(contract),
+        default_status=default_status,
+        minimum_interval_seconds=minimum_interval_seconds,
+    )
+    def arrivals(
+        context: dg.SensorEvaluationContext,
+        landing_storage: LandingStorage,
+        notifier: Notifier,
+        metrics: MetricsPublisher,
+    ) -> dg.SensorResult:
+        return evaluate_arrivals(contract, context, landing_storage, notifier, metrics)
+
+    return arrivals
+
+
+def build_arrival_sensors(contracts: list, **kwargs) -> list[dg.SensorDefinition]:
+    return [
+        build_arrival_sensor(contract, **kwargs)
+        for contract in contracts
+        if isinstance(contract, DatasetContract)
+    ]

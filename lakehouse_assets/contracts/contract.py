@@ -1,0 +1,399 @@
+"""The YAML contracts, as pydantic models.
+
+A *dataset* contract describes one source end to end (landing -> raw -> staging). A *model*
+contract describes a common or output table built from other tables, either with declarative
+steps (lookup, filter, aggregate) or with a Python function. Loading a contract that is wrong
+fails with the file, the field and what was expected (see `load_contract`).
+"""
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from checks.rule_models import FileChecks, Quality
+
+COLUMN_TYPES = ("string", "int", "long", "double", "boolean", "date", "timestamp", "timestamptz")
+DECIMAL_TYPE = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+WriteMode = Literal["overwrite", "append", "upsert"]
+EngineChoice = Literal["auto", "pandas", "spark"]
+LAYERS = ("landing", "raw", "staging", "common", "output")
+# libyaml's parser when PyYAML has it (5x faster than the pure-Python one, the same documents):
+# every load of the code location parses every contract, and Dagster loads the definitions twice.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class ContractError(ValueError):
+    """A contract that cannot be used; the message names the file, the field and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_type(value: str) -> str:
+    if value in COLUMN_TYPES or DECIMAL_TYPE.match(value):
+        return value
+    raise ValueError(f"unknown type {value!r}; expected one of {', '.join(COLUMN_TYPES)} or decimal(p,s)")
+
+
+ColumnType = Annotated[str, AfterValidator(_check_type)]
+
+
+class Column(_Strict):
+    name: str
+    type: ColumnType = "string"
+    nullable: bool = True
+    description: str = ""
+    pii: bool = False
+    format: str | None = Field(default=None, description="strptime format for date/timestamp parsing")
+
+
+class CsvOptions(_Strict):
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    header: bool = True
+    quote_char: str = '"'
+    null_values: list[str] = Field(default_factory=lambda: [""])
+
+    @field_validator("delimiter", "quote_char")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError("must be exactly one character")
+        return value
+
+
+class Source(_Strict):
+    glob: str = Field(description="files of this dataset, relative to the landing zone")
+    format: Literal["csv"] = "csv"
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+    file_date_pattern: str | None = Field(
+        default=None, description="regex on the file name with a named group `date` (YYYY-MM-DD)"
+    )
+    file_checks: FileChecks = Field(default_factory=FileChecks)
+
+    @field_validator("file_date_pattern")
+    @classmethod
+    def _has_date_group(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        if "date" not in compiled.groupindex:
+            raise ValueError("needs a named group `(?P<date>...)` that captures YYYY-MM-DD")
+        return value
+
+    def file_date(self, file_name: str) -> dt.date | None:
+        """The partition date a file name carries, or None when it does not match the pattern."""
+        if self.file_date_pattern is None:
+            return None
+        match = re.search(self.file_date_pattern, file_name)
+        if match is None:
+            return None
+        try:
+            return dt.date.fromisoformat(match.group("date"))
+        except ValueError:
+            return None
+
+
+class Partitioning(_Strict):
+    column: str
+    granularity: Literal["day"] = "day"
+    start: dt.date
+    end: dt.date | None = Field(default=None, description="exclusive; open-ended when absent")
+
+
+class TrimStep(_Strict):
+    trim: list[str]
+
+
+class RenameStep(_Strict):
+    rename: dict[str, str]
+
+
+class CastStep(_Strict):
+    cast: dict[str, ColumnType]
+
+
+class DeriveDate(_Strict):
+    column: str
+    year: str
+    month: str
+    day: str
+
+
+class DeriveDateStep(_Strict):
+    derive_date: DeriveDate
+
+
+class Deduplicate(_Strict):
+    keys: list[str] = Field(min_length=1)
+    latest_by: str
+
+
+class DeduplicateStep(_Strict):
+    deduplicate: Deduplicate
+
+
+class Mask(_Strict):
+    columns: list[str] = Field(min_length=1)
+    method: Literal["sha256", "redact"] = "sha256"
+
+
+class MaskStep(_Strict):
+    mask: Mask
+
+
+def _step_kind(value: Any) -> str | None:
+    """A step is a one-key mapping; its key picks the model, so errors name that step only."""
+    if isinstance(value, dict):
+        return next(iter(value), None) if len(value) == 1 else None
+    return next(iter(type(value).model_fields), None)
+
+
+def _steps(*models: type[BaseModel]) -> Any:
+    tagged = tuple(Annotated[model, Tag(next(iter(model.model_fields)))] for model in models)
+    return Annotated[Union[tagged], Discriminator(_step_kind)]  # noqa: UP007 - a runtime tuple of types
+
+
+StagingStep = _steps(TrimStep, RenameStep, CastStep, DeriveDateStep, DeduplicateStep, MaskStep)
+
+
+class Lookup(_Strict):
+    input: str
+    match: dict[str, str] = Field(min_length=1, description="column -> lookup column")
+    columns: dict[str, str] = Field(min_length=1, description="lookup column -> new column name")
+
+
+class LookupStep(_Strict):
+    lookup: Lookup
+
+
+class Filter(_Strict):
+    column: str
+    op: Literal["eq", "ne", "gt", "ge", "lt", "le", "in", "is_null", "not_null"]
+    value: Any = None
+
+
+class FilterStep(_Strict):
+    filter: Filter
+
+
+class Metric(_Strict):
+    fn: Literal["count", "count_null", "count_not_null", "sum", "mean", "min", "max"]
+    column: str | None = None
+
+    @model_validator(mode="after")
+    def _column_needed(self) -> "Metric":
+        if self.fn != "count" and self.column is None:
+            raise ValueError(f"metric {self.fn!r} needs a column")
+        return self
+
+
+class Aggregate(_Strict):
+    by: list[str] = Field(min_length=1)
+    metrics: dict[str, Metric] = Field(min_length=1)
+
+
+class AggregateStep(_Strict):
+    aggregate: Aggregate
+
+
+ModelStep = _steps(LookupStep, FilterStep, AggregateStep)
+
+
+class WriteModes(_Strict):
+    landing: WriteMode = "overwrite"
+    raw: WriteMode = "overwrite"
+    staging: WriteMode = "overwrite"
+
+
+class DatasetContract(_Strict):
+    kind: Literal["dataset"] = "dataset"
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    version: int = 1
+    description: str
+    owners: list[str] = Field(default_factory=list)
+    source: Source
+    columns: list[Column] = Field(min_length=1)
+    primary_key: list[str] = Field(default_factory=list)
+    partitioning: Partitioning | None = None
+    write_modes: WriteModes = Field(default_factory=WriteModes)
+    staging: list[StagingStep] = Field(default_factory=list)
+    engine: EngineChoice = Field(default="auto", description="pin an engine, or choose by partition size")
+    spark_threshold_bytes: int | None = Field(default=None, ge=0, description="overrides the environment's")
+    quality: Quality = Field(default_factory=Quality)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DatasetContract":
+        names = [column.name for column in self.columns]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"columns: duplicate names {duplicates}")
+        if (self.partitioning is None) != (self.source.file_date_pattern is None):
+            raise ValueError(
+                "partitioning and source.file_date_pattern go together: a partitioned dataset "
+                "takes each file's partition from its name"
+            )
+        staged = self.staged_columns()
+        if self.partitioning and self.partitioning.column not in staged:
+            raise ValueError(f"partitioning.column {self.partitioning.column!r} is not a staged column")
+        missing_keys = [key for key in self.primary_key if key not in staged]
+        if missing_keys:
+            raise ValueError(f"primary_key: {missing_keys} are not staged columns (have {sorted(staged)})")
+        for layer in ("landing", "raw", "staging"):
+            if getattr(self.write_modes, layer) == "upsert" and not self.primary_key:
+                raise ValueError(f"write_modes.{layer}: upsert needs a primary_key")
+        # rules check the staged table, so they must name its columns
+        unknown_rule_columns = sorted(self.quality.columns() - set(staged))
+        if unknown_rule_columns:
+            raise ValueError(
+                f"quality.rules: {unknown_rule_columns} are not staged columns (have {sorted(staged)})"
+            )
+        return self
+
+    @property
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    def staged_columns(self) -> list[str]:
+        """Column names after the staging steps, so keys can be checked when the contract loads."""
+        columns = list(self.column_names)
+        for step in self.staging:
+            referenced: list[str] = []
+            if isinstance(step, TrimStep):
+                referenced = step.trim
+            elif isinstance(step, CastStep):
+                referenced = list(step.cast)
+            elif isinstance(step, MaskStep):
+                referenced = step.mask.columns
+            elif isinstance(step, DeduplicateStep):
+                referenced = [*step.deduplicate.keys, step.deduplicate.latest_by]
+            elif isinstance(step, DeriveDateStep):
+                spec = step.derive_date
+                referenced = [spec.year, spec.month, spec.day]
+            elif isinstance(step, RenameStep):
+                referenced = list(step.rename)
+            unknown = [name for name in referenced if name not in columns and not name.startswith("_")]
+            if unknown:
+                raise ValueError(f"staging step {step.model_dump()} names unknown columns {unknown}")
+            if isinstance(step, RenameStep):
+                columns = [step.rename.get(name, name) for name in columns]
+            elif isinstance(step, DeriveDateStep):
+                columns.append(step.derive_date.column)
+        return columns
+
+
+class ModelColumn(_Strict):
+    name: str
+    description: str = ""
+
+
+class ModelContract(_Strict):
+    kind: Literal["model"] = "model"
+    layer: Literal["common", "output"]
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    version: int = 1
+    description: str
+    owners: list[str] = Field(default_factory=list)
+    inputs: dict[str, str] = Field(min_length=1, description="alias -> upstream table `layer.name`")
+    partitioning: Partitioning | None = None
+    write_mode: WriteMode = "overwrite"
+    primary_key: list[str] = Field(default_factory=list)
+    steps: list[ModelStep] = Field(default_factory=list)
+    function: str | None = Field(default=None, description="`module:function` taking the inputs by alias")
+    columns: list[ModelColumn] = Field(default_factory=list)
+    engine: EngineChoice = "auto"
+    spark_threshold_bytes: int | None = Field(default=None, ge=0)
+    quality: Quality = Field(default_factory=Quality)
+
+    @field_validator("inputs")
+    @classmethod
+    def _qualified(cls, value: dict[str, str]) -> dict[str, str]:
+        for alias, table in value.items():
+            layer, _, name = table.partition(".")
+            if layer not in LAYERS or not name:
+                raise ValueError(f"input {alias!r}: {table!r} is not `layer.table` with a layer of {LAYERS}")
+        return value
+
+    @model_validator(mode="after")
+    def _steps_or_function(self) -> "ModelContract":
+        if bool(self.steps) == bool(self.function):
+            raise ValueError("declare exactly one of `steps` or `function`")
+        if self.function and ":" not in self.function:
+            raise ValueError("function must be `module:function`")
+        for step in self.steps:
+            if isinstance(step, LookupStep) and step.lookup.input not in self.inputs:
+                raise ValueError(
+                    f"lookup input {step.lookup.input!r} is not one of inputs {list(self.inputs)}"
+                )
+        if self.write_mode == "upsert" and not self.primary_key:
+            raise ValueError("write_mode upsert needs a primary_key")
+        return self
+
+    @property
+    def primary_input(self) -> str:
+        """The first input: steps transform it, and its partitions drive this model's partitions."""
+        return next(iter(self.inputs))
+
+
+Contract = DatasetContract | ModelContract
+
+
+def _format_errors(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: invalid contract"]
+    for item in error.errors():
+        # a step's tag and its field carry the same name: show it once
+        parts = [
+            str(part)
+            for index, part in enumerate(item["loc"])
+            if index == 0 or part != item["loc"][index - 1]
+        ]
+        location = ".".join(parts) or "(top level)"
+        lines.append(f"  - {location}: {item['msg']} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_contract(path: Path) -> Contract:
+    try:
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        raise ContractError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ContractError(f"{path}: expected a mapping at the top level, got {type(document).__name__}")
+    model = ModelContract if document.get("kind") == "model" else DatasetContract
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise ContractError(_format_errors(path, exc)) from None
+
+
+def load_contracts(*directories: Path) -> list[Contract]:
+    contracts = [
+        load_contract(path) for directory in directories for path in sorted(directory.glob("*.yaml"))
+    ]
+    seen: dict[tuple[str, str], int] = {}
+    for contract in contracts:
+        layers = ("landing", "raw", "staging") if isinstance(contract, DatasetContract) else (contract.layer,)
+        for layer in layers:
+            key = (layer, contract.name)
+            if key in seen:
+                raise ContractError(f"two contracts define the table {layer}.{contract.name}")
+            seen[key] = 1
+    return contracts

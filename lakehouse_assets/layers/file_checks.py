@@ -1,0 +1,86 @@
+"""File-level checks at landing: byte-order marks, delimiters, column order and file names.
+
+`landing.py` reads a file; these functions say what is wrong with it in words a data engineer can
+act on, and the contract's `source.file_checks` says whether that rejects the file.
+"""
+
+import codecs
+import csv
+import datetime as dt
+import re
+
+from lakehouse_assets.contracts.contract import DatasetContract
+
+_OTHER_BOMS = {
+    codecs.BOM_UTF32_LE: "UTF-32 LE",
+    codecs.BOM_UTF32_BE: "UTF-32 BE",
+    codecs.BOM_UTF16_LE: "UTF-16 LE",
+    codecs.BOM_UTF16_BE: "UTF-16 BE",
+}
+_CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
+
+
+class LandingFileError(ValueError):
+    """A landed file that cannot be read as its contract describes."""
+
+
+def check_byte_order_mark(data: bytes, contract: DatasetContract, key: str, findings: list[str]) -> bytes:
+    """The bytes without a UTF-8 byte-order mark (when the contract allows one)."""
+    encoding = contract.source.csv.encoding.lower().replace("-", "").replace("_", "")
+    for mark, name in _OTHER_BOMS.items():
+        if data.startswith(mark) and not encoding.startswith(("utf16", "utf32")):
+            raise LandingFileError(
+                f"{key}: starts with a {name} byte-order mark: the file is {name}, but the contract declares "
+                f"{contract.source.csv.encoding}; re-export it or declare its encoding"
+            )
+    if data.startswith(codecs.BOM_UTF8):
+        if contract.source.file_checks.byte_order_mark == "reject":
+            raise LandingFileError(
+                f"{key}: starts with a UTF-8 byte-order mark, which the contract rejects "
+                "(source.file_checks.byte_order_mark: reject)"
+            )
+        findings.append("UTF-8 byte-order mark stripped")
+    return data
+
+
+def delimiter_hint(first_line: str, contract: DatasetContract) -> str:
+    """Which other delimiter would split the header into the contract's columns, if any."""
+    options = contract.source.csv
+    expected = set(contract.column_names)
+    for delimiter in _CANDIDATE_DELIMITERS:
+        if delimiter == options.delimiter:
+            continue
+        fields = next(csv.reader([first_line], delimiter=delimiter, quotechar=options.quote_char))
+        if set(fields) == expected:
+            return f"; the header is delimited by {delimiter!r}, the contract declares {options.delimiter!r}"
+    return ""
+
+
+def check_column_order(header: list[str], contract: DatasetContract, key: str, findings: list[str]) -> None:
+    if header == contract.column_names:
+        return
+    if contract.source.file_checks.column_order == "contract":
+        raise LandingFileError(
+            f"{key}: header has the contract's columns in another order, which the contract rejects "
+            f"(source.file_checks.column_order: contract): got {header}, expected {contract.column_names}"
+        )
+    findings.append(f"columns in file order {header}, read by name")
+
+
+def file_name_problem(contract: DatasetContract, name: str) -> str | None:
+    """Why a file in the dataset's glob cannot be assigned to a partition, or None when it can."""
+    pattern = contract.source.file_date_pattern
+    if pattern is None:
+        return None
+    match = re.search(pattern, name)
+    if match is None:
+        return f"{name}: the name does not match the pattern {pattern!r}"
+    try:
+        day = dt.date.fromisoformat(match.group("date"))
+    except ValueError:
+        return f"{name}: {match.group('date')!r} in the name is not a date (YYYY-MM-DD)"
+    partitioning = contract.partitioning
+    if partitioning and (day < partitioning.start or (partitioning.end and day >= partitioning.end)):
+        end = partitioning.end or "open-ended"
+        return f"{name}: date {day} lies outside the partitions [{partitioning.start}, {end})"
+    return None

@@ -1,0 +1,289 @@
+"""Landing: every row of every arrived file, verbatim as strings, with where it came from.
+
+No type inference happens here (leading zeros, "NA" and empty strings survive untouched). A file
+that cannot be read as the contract describes fails the whole materialisation, naming the file
+and the problem, before anything is written.
+"""
+
+import csv
+import datetime as dt
+import functools
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+# (the lineage and row-error column names live with the asset definitions' column schema)
+from lakehouse_assets.contracts.arrow_types import arrow_type
+from lakehouse_assets.contracts.columns import (
+    FILE_DATE,
+    LINEAGE_COLUMN_TYPES,
+    LINEAGE_COLUMNS,
+    LOADED_AT,
+    ROW_ERROR,
+    SOURCE_CHECKSUM,
+    SOURCE_FILE,
+    SOURCE_LINE,
+)
+from lakehouse_assets.contracts.contract import DatasetContract
+from lakehouse_assets.layers.file_checks import (
+    LandingFileError,
+    check_byte_order_mark,
+    check_column_order,
+    delimiter_hint,
+)
+from resources.landing.local import LandedFile
+
+LINEAGE_TYPES = {name: arrow_type(type_name) for name, type_name in LINEAGE_COLUMN_TYPES.items()}
+MAX_REPORTED_ROWS = 5
+
+__all__ = ["LandingFileError", "ROW_ERROR", "empty_landing_table", "read_landed_file"]
+
+
+def _header(text: str, contract: DatasetContract, key: str, findings: list[str]) -> list[str]:
+    options = contract.source.csv
+    first_line = text[: text.find("\n")] if "\n" in text else text
+    first_line = first_line.rstrip("\r")
+    if not options.header:
+        return contract.column_names
+    if not first_line.strip():
+        raise LandingFileError(f"{key}: line 1 should be the header but is empty")
+    header = next(csv.reader([first_line], delimiter=options.delimiter, quotechar=options.quote_char))
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    expected = set(contract.column_names)
+    missing = [name for name in contract.column_names if name not in header]
+    extra = [name for name in header if name not in expected]
+    problems = []
+    if repeated:
+        problems.append(f"repeated columns {repeated}")
+    if missing:
+        problems.append(f"missing columns {missing}")
+    if extra:
+        problems.append(f"unexpected columns {extra}")
+    if problems:
+        raise LandingFileError(
+            f"{key}: header does not match contract {contract.name!r}: {'; '.join(problems)} "
+            f"(header: {header}; expected delimiter {options.delimiter!r})"
+            + delimiter_hint(first_line, contract)
+        )
+    check_column_order(header, contract, key, findings)
+    return header
+
+
+def read_landed_file(
+    data: bytes,
+    file: LandedFile,
+    contract: DatasetContract,
+    loaded_at: dt.datetime,
+    findings: list[str] | None = None,
+) -> pa.Table:
+    """The file's rows as strings in contract column order, followed by the lineage columns.
+
+    What the contract's file checks accepted rather than rejected is appended to `findings`.
+    """
+    options = contract.source.csv
+    findings = [] if findings is None else findings
+    quarantine = contract.source.file_checks.policy == "quarantine_rows"
+    # (checks for content without copying the file, as `data.strip()` would)
+    if not data or data.isspace():
+        raise LandingFileError(f"{file.key}: the file is empty")
+    data = check_byte_order_mark(data, contract, file.key, findings)
+    try:
+        text = data.decode(options.encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise LandingFileError(
+            f"{file.key}: line {line}, byte {exc.start}: {data[exc.start : exc.start + 1]!r} is not valid "
+            f"{options.encoding}; re-export the file in {options.encoding} "
+            "or declare its encoding in the contract"
+        ) from None
+    # A byte-order mark would otherwise become part of the first column's name.
+    text = text.removeprefix("\ufeff")
+    header = _header(text, contract, file.key, findings)
+    utf8 = (
+        data
+        if options.encoding.lower().replace("-", "") == "utf8" and not data.startswith(b"\xef\xbb\xbf")
+        else text.encode()
+    )
+    # From here on only the UTF-8 bytes are read (the blank-line search too): `text` is not kept.
+    del text
+    end_of_file = len(utf8)
+    # Without a quote character in the file no field was quoted, so no value can hold a line break.
+    quoted = utf8.find(options.quote_char.encode()) >= 0
+    if not utf8.endswith(b"\n"):
+        # Otherwise a quote left open on the last line would end quietly at the end of the file.
+        # (The one copy of the whole file left, and only for a file without a final line break.)
+        utf8 += b"\n"
+
+    bad_rows: list[str] = []
+    invalid: list[pacsv.InvalidRow] = []
+
+    def reject_row(row: pacsv.InvalidRow) -> str:
+        invalid.append(row)
+        problem = f"{row.actual_columns} fields, expected {row.expected_columns}: {row.text[:80]!r}"
+        bad_rows.append(
+            f"line {row.number}: {problem}" if row.number is not None and row.number >= 0 else problem
+        )
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            # (zero copy: an io.BytesIO would be read block by block through Python)
+            pa.BufferReader(utf8),
+            read_options=pacsv.ReadOptions(
+                # Only the serial reader tells the invalid-row handler the row's line number.
+                column_names=header,
+                skip_rows=1 if options.header else 0,
+                use_threads=False,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=options.delimiter,
+                quote_char=options.quote_char,
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+                invalid_row_handler=reject_row,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise LandingFileError(f"{file.key}: cannot be parsed as CSV: {exc}") from None
+    if bad_rows and not quarantine:
+        shown = "; ".join(bad_rows[:MAX_REPORTED_ROWS])
+        raise LandingFileError(f"{file.key}: {len(bad_rows)} rows have the wrong number of fields: {shown}")
+
+    first_line = 2 if options.header else 1
+    every_line = np.arange(first_line, first_line + table.num_rows + len(invalid))
+    # without bad rows the lines are just consecutive: skip the set difference (a sort of every line)
+    good_lines = np.setdiff1d(every_line, [row.number for row in invalid]) if invalid else every_line
+    # The parser still follows an open quote past the end of a line, which would shift every
+    # _source_line after it (and, with an unclosed quote, swallow the rest of the file). Only a
+    # quoted field can hold a line break, and one search of the columns' bytes rules it out; the
+    # value-by-value search runs only to name the row.
+    if quoted and _may_contain(table, header, b"\n"):
+        spans_lines = functools.reduce(
+            pc.or_, (pc.match_substring(table.column(name), "\n") for name in header)
+        )
+        index = pc.index(spans_lines, True).as_py()
+        if index >= 0:
+            raise LandingFileError(
+                f"{file.key}: line {good_lines[index]}: a quoted value runs past the end of the line "
+                f"(is a quote not closed?); values cannot contain line breaks"
+            )
+    # The parser would read a blank line as a row of empty strings, so the file is searched (up to
+    # the line break added above) only when a row holds nothing else, or when rows with the wrong
+    # number of fields, which the table does not show, could hide one.
+    if invalid or _has_empty_row(table, header):
+        line = _first_blank_line(utf8, end_of_file)
+        if line is not None:
+            raise LandingFileError(f"{file.key}: line {line} is blank; a CSV file cannot have blank lines")
+    if table.num_rows == 0 and not invalid:
+        if contract.source.file_checks.header_only == "reject":
+            raise LandingFileError(
+                f"{file.key}: has a header but no rows, which the contract rejects "
+                "(source.file_checks.header_only: reject)"
+            )
+        findings.append("header only: no rows")
+    lines = good_lines.astype(np.int64, copy=False)
+    if quarantine:
+        table, lines = _with_flagged_rows(table, lines, invalid, header, options)
+        if invalid:
+            findings.append(f"{len(invalid)} rows with the wrong number of fields flagged in {ROW_ERROR}")
+    rows = table.num_rows
+    lineage = {
+        SOURCE_FILE: pa.repeat(pa.scalar(file.key, pa.string()), rows),
+        SOURCE_CHECKSUM: pa.repeat(pa.scalar(file.checksum, pa.string()), rows),
+        SOURCE_LINE: pa.array(lines, pa.int64()),
+        LOADED_AT: pa.repeat(pa.scalar(loaded_at, LINEAGE_TYPES[LOADED_AT]), rows),
+        FILE_DATE: pa.repeat(pa.scalar(contract.source.file_date(file.name), pa.date32()), rows),
+    }
+    columns = {name: table.column(name) for name in contract.column_names} | lineage
+    if quarantine:
+        columns[ROW_ERROR] = table.column(ROW_ERROR)
+    return pa.table(columns)
+
+
+def _first_blank_line(utf8: bytes, end: int) -> int | None:
+    """The number of the first blank line ("" or a lone "\\r" between line breaks) in `utf8[:end]`.
+
+    Byte searches instead of a regular expression over a copy of the text; in UTF-8 the bytes
+    "\\n" and "\\r" are those characters only.
+    """
+    if utf8.startswith((b"\n", b"\r\n"), 0, end):
+        return 1
+    found = [
+        position for position in (utf8.find(b"\n\n", 0, end), utf8.find(b"\n\r\n", 0, end)) if position >= 0
+    ]
+    if not found:
+        return None
+    # the line break at `position` ends the line before the blank one
+    return utf8.count(b"\n", 0, min(found)) + 2
+
+
+def _has_empty_row(table: pa.Table, names: list[str]) -> bool:
+    """Whether a row holds nothing but empty strings (which is how the parser reads a blank line)."""
+    empty = None
+    for name in names:
+        column_empty = pc.equal(pc.binary_length(table.column(name)), 0)
+        empty = column_empty if empty is None else pc.and_(empty, column_empty)
+        if not pc.any(empty).as_py():
+            return False
+    return empty is not None
+
+
+def _may_contain(table: pa.Table, names: list[str], character: bytes) -> bool:
+    """Whether a byte may occur in a value of these string columns (searching their data buffers whole).
+
+    A buffer can hold bytes of no value (a slice's neighbours), so True may be a false alarm; False is
+    certain.
+    """
+    for name in names:
+        for chunk in table.column(name).chunks:
+            if chunk.type not in (pa.string(), pa.large_string()):
+                return True
+            data = chunk.buffers()[2]
+            if data is not None and data.to_pybytes().find(character) >= 0:
+                return True
+    return False
+
+
+def _with_flagged_rows(
+    table: pa.Table, lines: np.ndarray, invalid: list[pacsv.InvalidRow], header: list[str], options
+) -> tuple[pa.Table, np.ndarray]:
+    """Good rows plus the rows with the wrong number of fields, back in file order.
+
+    A short row's missing fields are null and a long row keeps its first fields; `_row_error`
+    holds the reason and the row's full text, so nothing of it is lost.
+    """
+    table = table.append_column(ROW_ERROR, pa.nulls(table.num_rows, pa.string()))
+    if not invalid:
+        return table, lines
+    flagged: dict[str, list] = {name: [] for name in header}
+    flagged[ROW_ERROR] = []
+    for row in invalid:
+        fields = next(csv.reader([row.text], delimiter=options.delimiter, quotechar=options.quote_char), [])
+        for index, name in enumerate(header):
+            flagged[name].append(fields[index] if index < len(fields) else None)
+        flagged[ROW_ERROR].append(
+            f"line {row.number}: {row.actual_columns} fields, expected {row.expected_columns}; "
+            f"text: {row.text!r}"
+        )
+    merged = pa.concat_tables([table, pa.table(flagged, schema=table.schema)])
+    all_lines = np.concatenate([lines, np.array([row.number for row in invalid], dtype=np.int64)])
+    order = np.argsort(all_lines, kind="stable")
+    return merged.take(pa.array(order)), all_lines[order]
+
+
+def empty_landing_table(contract: DatasetContract) -> pa.Table:
+    quarantine = contract.source.file_checks.policy == "quarantine_rows"
+    extra = [pa.field(ROW_ERROR, pa.string())] if quarantine else []
+    schema = pa.schema(
+        [pa.field(name, pa.string()) for name in contract.column_names]
+        + [pa.field(name, LINEAGE_TYPES[name]) for name in LINEAGE_COLUMNS]
+        + extra
+    )
+    return schema.empty_table()

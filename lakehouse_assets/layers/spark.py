@@ -1,0 +1,67 @@
+"""Landing and raw on Spark, with the very functions the pandas path uses.
+
+Spark distributes the work; each task runs `read_landed_file` on one file, or `type_landing_rows`
+on one Arrow batch, through `mapInArrow`. So lineage, line numbers, error messages and quarantine
+are identical on both engines by construction, and no task holds more than one file or batch.
+"""
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+
+import pyarrow as pa
+
+from lakehouse_assets.contracts.contract import DatasetContract
+from lakehouse_assets.layers.landing import empty_landing_table, read_landed_file
+from lakehouse_assets.layers.raw import type_landing_rows
+from resources.landing.local import LandedFile
+
+FILE_LIST_SCHEMA = pa.schema([("key", pa.string()), ("size", pa.int64()), ("checksum", pa.string())])
+
+
+def landing_on_spark(
+    spark,
+    files: list[LandedFile],
+    read_bytes: Callable[[str], bytes],
+    contract: DatasetContract,
+    loaded_at: dt.datetime,
+):
+    """One Spark task per file; `read_bytes` must be picklable (it runs on the executors)."""
+    from io_managers.spark_frames import spark_schema_of
+
+    schema = empty_landing_table(contract).schema
+    listing = pa.table(
+        {
+            "key": [file.key for file in files],
+            "size": [file.size for file in files],
+            "checksum": [file.checksum for file in files],
+        },
+        schema=FILE_LIST_SCHEMA,
+    )
+
+    def read_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for row in batch.to_pylist():
+                file = LandedFile(**row)
+                yield from read_landed_file(read_bytes(file.key), file, contract, loaded_at).to_batches()
+
+    file_frame = spark.createDataFrame(listing).repartition(max(1, len(files)))
+    return file_frame.mapInArrow(read_files, spark_schema_of(schema))
+
+
+def _typed_batches(contract: DatasetContract, part: str):
+    def convert(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            result = type_landing_rows(pa.Table.from_batches([batch]), contract)
+            yield from getattr(result, part).to_batches()
+
+    return convert
+
+
+def raw_on_spark(landing, contract: DatasetContract):
+    """Typed rows and rejects as two Spark frames; each task types one Arrow batch of landing rows."""
+    from io_managers.spark_frames import spark_schema_of
+
+    empty = type_landing_rows(empty_landing_table(contract), contract)
+    typed = landing.mapInArrow(_typed_batches(contract, "typed"), spark_schema_of(empty.typed.schema))
+    rejects = landing.mapInArrow(_typed_batches(contract, "rejects"), spark_schema_of(empty.rejects.schema))
+    return typed, rejects

@@ -1,0 +1,51 @@
+"""The resources of one environment: the same keys everywhere, only the classes' arguments differ."""
+
+import dagster as dg
+
+from resources.catalog.resource import IcebergCatalogResource
+from resources.landing.local import LandingStorage, LocalLandingStorage
+from resources.landing.s3 import S3LandingStorage
+from resources.metrics import CloudWatchMetrics, JsonLinesMetrics, MetricsPublisher
+from resources.notifications.notifier import Notifier, OutboxNotifier, SesNotifier
+from resources.settings import Settings
+from resources.spark.compute import ComputeResource
+from resources.spark.session import SparkResource
+
+
+def resources_for(settings: Settings) -> dict:
+    """The catalog, compute, landing storage, metrics and notifier of the environment `settings` names."""
+    if settings.aws is None:
+        catalog = IcebergCatalogResource.sqlite(settings.catalog_uri, settings.warehouse_dir.as_uri())
+        landing: LandingStorage = LocalLandingStorage(root=str(settings.landing_dir))
+        metrics: MetricsPublisher = JsonLinesMetrics(
+            environment=settings.deployment, directory=str(settings.metrics_dir)
+        )
+        notifier: Notifier = OutboxNotifier(
+            environment=settings.deployment,
+            sender=settings.notify_from,
+            recipients=list(settings.notify_to),
+            directory=str(settings.outbox_dir),
+        )
+    else:
+        aws = settings.aws
+        catalog = IcebergCatalogResource.glue(aws.warehouse_uri, aws.glue_database_prefix, aws.file_io)
+        # read from the environment when the resource is initialised (Dagster shows the variable's name)
+        landing = S3LandingStorage(uri=dg.EnvVar("LAKEHOUSE_LANDING_URI"))
+        metrics = CloudWatchMetrics(environment=settings.deployment, namespace=aws.metrics_namespace)
+        notifier = SesNotifier(
+            environment=settings.deployment,
+            sender=dg.EnvVar("LAKEHOUSE_NOTIFY_FROM"),
+            recipients=list(aws.notify_to),
+            ledger_uri=aws.notify_ledger_uri,
+        )
+    spark = SparkResource(
+        master=settings.spark_master, remote=settings.spark_remote, conf=settings.spark_conf
+    )
+    compute = ComputeResource(spark=spark, spark_threshold_bytes=settings.spark_threshold_bytes)
+    return {
+        "catalog": catalog,
+        "compute": compute,
+        "landing_storage": landing,
+        "metrics": metrics,
+        "notifier": notifier,
+    }

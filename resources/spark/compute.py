@@ -1,0 +1,35 @@
+"""Which engine computes a partition: pandas below a size threshold, Spark above it."""
+
+from typing import Literal
+
+import dagster as dg
+
+from resources.spark.session import SparkResource
+
+Engine = Literal["pandas", "spark"]
+# On a 2-core, 24 GiB machine (bench/ENGINES.md) pandas is faster at every size measured, but its
+# peak memory grows ~24x the CSV size (2 GiB at 85 MiB) while Spark's stays near its fixed 2 GiB
+# heap: 128 MiB keeps a pandas partition near 3 GiB. Table inputs are measured in Parquet bytes.
+DEFAULT_SPARK_THRESHOLD_BYTES = 128 * 1024 * 1024
+
+
+def is_spark_frame(obj: object) -> bool:
+    # By module name, so that checking never imports pyspark.
+    return type(obj).__module__.startswith("pyspark.sql")
+
+
+class ComputeResource(dg.ConfigurableResource):
+    """The size threshold and the Spark session; contracts may override the threshold or pin an engine."""
+
+    spark: dg.ResourceDependency[SparkResource]
+    spark_threshold_bytes: int = DEFAULT_SPARK_THRESHOLD_BYTES
+
+    def choose(self, estimated_bytes: int, pinned: str | None = None, threshold: int | None = None) -> Engine:
+        if pinned in ("pandas", "spark"):
+            return pinned
+        limit = self.spark_threshold_bytes if threshold is None else threshold
+        # a threshold of 0 sends everything, empty partitions included, to Spark
+        return "spark" if estimated_bytes >= limit else "pandas"
+
+    def session(self):
+        return self.spark.session()
