@@ -92,7 +92,7 @@ def child_ours(work: Path, source: str) -> dict:
     import pandas as pd
 
     from io_managers.iceberg_io_manager import IcebergIOManager
-    from lakehouse_assets.assets.factory import _table_metadata
+    from lakehouse_assets.assets.factory import _table_metadata, _table_spec
     from lakehouse_assets.contracts.contract import load_contracts
     from lakehouse_assets.definitions import CONTRACT_DIRS
     from lakehouse_assets.layers.landing import FILE_DATE, read_landed_file
@@ -106,7 +106,7 @@ def child_ours(work: Path, source: str) -> dict:
     timings: dict = {}
     _time_handle_output(IcebergIOManager, timings)
     metadata = _table_metadata(
-        contract, "raw", partition_column=FILE_DATE, write_mode="overwrite", columns=[]
+        _table_spec(contract, "raw", partition_column=FILE_DATE, write_mode="overwrite"), columns=[]
     )
     partitions = dg.DailyPartitionsDefinition(start_date=str(WARMUP_DAY))
     checksums = {}

@@ -12,6 +12,7 @@ that validate import the data stack (pandera, Narwhals, pyiceberg) themselves, w
 """
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -19,6 +20,7 @@ import dagster as dg
 from checks import custom
 from checks.descriptions import describe
 from checks.rule_models import CustomRule, Quality
+from io_managers.table_spec import TableSpec
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -134,47 +136,6 @@ def blocked(results: list[dg.AssetCheckResult]) -> list[str]:
     return [r.check_name for r in results if not r.passed and r.severity == dg.AssetCheckSeverity.ERROR]
 
 
-def publish(
-    context: dg.AssetExecutionContext,
-    native: Any,
-    quality: Quality,
-    *,
-    identity: list[str],
-    partition_column: str | None,
-    slice_label: str,
-    catalog: "Catalog",
-    metadata: dict[str, Any] | None = None,
-) -> Iterator[dg.AssetCheckResult | dg.Output]:
-    """Write-audit-publish: check the frame, then hand it to the IO manager only if no error rule failed."""
-    asset_key = context.asset_key
-    results = evaluate_rules(
-        native,
-        quality,
-        asset_key=asset_key,
-        identity=identity,
-        partition_column=partition_column,
-        slice_label=slice_label,
-        catalog=catalog,
-    )
-    failed = blocked(results)
-    if not quality.validate_before_commit:
-        yield dg.Output(native, metadata=metadata)
-        yield from results
-        return
-    yield from results
-    if failed:
-        # No Output: the IO manager is never called, so nothing is committed, and the step fails
-        # with the rules that blocked it (downstream assets of the run are skipped).
-        raise dg.Failure(
-            description=(
-                f"{asset_key.to_user_string()} not committed ({slice_label}); "
-                f"error rules failed: {', '.join(failed)}"
-            ),
-            metadata={"failed_rules": dg.MetadataValue.json(failed)},
-        )
-    yield dg.Output(native, metadata=metadata)
-
-
 def audit_spec(
     name: str, asset_key: dg.AssetKey, description: str, deps: list[dg.AssetKey]
 ) -> dg.AssetCheckSpec:
@@ -185,34 +146,74 @@ def audit_spec(
     )
 
 
-def validated_output(
+@dataclass(frozen=True)
+class PublishOutcome:
+    """What write-audit-publish decided for one frame: its check results, and whether it is committed."""
+
+    output: dg.Output
+    results: list[dg.AssetCheckResult]
+    # error rules that failed; before the commit they block it, after it they only fail the step
+    failed_error_rules: list[str]
+    validated_before_commit: bool
+    asset_key: dg.AssetKey
+    slice_label: str
+
+    @property
+    def blocked(self) -> bool:
+        return self.validated_before_commit and bool(self.failed_error_rules)
+
+    def events(self) -> Iterator[dg.AssetCheckResult | dg.Output]:
+        """The results and the output in the order the asset body yields them.
+
+        Validated before the commit, the results come first and a blocked frame ends in a
+        `dg.Failure` instead of its output: the IO manager is never called, so nothing is committed,
+        and the step fails with the rules that blocked it (downstream assets of the run are skipped).
+        """
+        if not self.validated_before_commit:
+            yield self.output
+            yield from self.results
+            return
+        yield from self.results
+        if self.blocked:
+            raise dg.Failure(
+                description=(
+                    f"{self.asset_key.to_user_string()} not committed ({self.slice_label}); "
+                    f"error rules failed: {', '.join(self.failed_error_rules)}"
+                ),
+                metadata={"failed_rules": dg.MetadataValue.json(self.failed_error_rules)},
+            )
+        yield self.output
+
+
+def write_audit_publish(
     context: dg.AssetExecutionContext,
     native: Any,
     quality: Quality,
+    spec: TableSpec,
     *,
     catalog: "Catalog",
     identity: list[str],
-    partition_column: str | None,
     metadata: dict[str, Any] | None = None,
-) -> Iterator[dg.AssetCheckResult | dg.Output]:
-    """The rules' results and, unless an error rule failed before the commit, the output.
-
-    Returns (as the generator's value) whether the output was handed to the IO manager.
-    """
+) -> PublishOutcome:
+    """Check the frame the asset is about to write against the contract's rules (`quality`), over
+    exactly the run's slice of the table `spec` describes, and decide whether it may be committed."""
     from io_managers.slices import TableSlice
 
-    label = TableSlice.for_run(partition_column, context).label
-    published = False
-    for event in publish(
-        context,
+    slice_label = TableSlice.for_run(spec.partition_column, context).label
+    results = evaluate_rules(
         native,
         quality,
+        asset_key=context.asset_key,
         identity=identity,
-        partition_column=partition_column,
-        slice_label=label,
+        partition_column=spec.partition_column,
+        slice_label=slice_label,
         catalog=catalog,
-        metadata=metadata,
-    ):
-        published = published or isinstance(event, dg.Output)
-        yield event
-    return published
+    )
+    return PublishOutcome(
+        output=dg.Output(native, metadata=metadata),
+        results=results,
+        failed_error_rules=blocked(results),
+        validated_before_commit=spec.quality is None or spec.quality.validate_before_commit,
+        asset_key=context.asset_key,
+        slice_label=slice_label,
+    )

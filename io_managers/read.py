@@ -1,7 +1,8 @@
 """What the Iceberg IO manager does for an asset's input: read the upstream table's slice for the run.
 
 The engine is chosen from the slice's size in Iceberg metadata: pandas below the threshold, a
-Spark DataFrame at or above it.
+Spark DataFrame at or above it. The upstream table's spec says which rows the run owns; the spec
+the consuming asset puts on its input says how it computes (a pinned engine, its own threshold).
 """
 
 import dagster as dg
@@ -11,7 +12,7 @@ from pyiceberg.exceptions import NoSuchTableError
 
 from io_managers.commit import estimate_slice_bytes, slice_scan
 from io_managers.slices import TableSlice
-from io_managers.table_spec import ENGINE, PARTITION_COLUMN, SPARK_THRESHOLD
+from io_managers.table_spec import TableSpec
 from resources.catalog.resource import IcebergCatalogResource
 from resources.spark.compute import ComputeResource
 
@@ -24,7 +25,8 @@ def arrow_to_pandas(data: pa.Table) -> pd.DataFrame:
 def read_input(context: dg.InputContext, catalog: IcebergCatalogResource, compute: ComputeResource):
     """The upstream table's slice for this run, as pandas or (when large) as a Spark frame."""
     upstream = context.upstream_output
-    metadata = (upstream.definition_metadata if upstream else None) or {}
+    written = TableSpec.from_metadata(upstream.definition_metadata if upstream else None)
+    reader = TableSpec.from_metadata(context.definition_metadata)
     identifier = catalog.identifier(context.asset_key)
     try:
         table = catalog.load().load_table(identifier)
@@ -32,10 +34,13 @@ def read_input(context: dg.InputContext, catalog: IcebergCatalogResource, comput
         raise dg.Failure(
             f"table {identifier} does not exist yet: materialise {context.asset_key.to_user_string()} first"
         ) from None
-    table_slice = TableSlice.for_run(metadata.get(PARTITION_COLUMN), context)
+    table_slice = TableSlice.for_run(written.partition_column if written else None, context)
     size, records = estimate_slice_bytes(table, table_slice)
-    settings = context.definition_metadata or {}
-    engine = compute.choose(size, settings.get(ENGINE), settings.get(SPARK_THRESHOLD))
+    engine = (
+        compute.choose(size, reader.pinned_engine, reader.spark_threshold_bytes)
+        if reader
+        else compute.choose(size)
+    )
     choice = {
         "engine": engine,
         "estimated_bytes": size,

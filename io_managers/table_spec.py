@@ -1,10 +1,80 @@
-"""What the asset factory tells the IO manager about each table, in the asset's definition metadata."""
+"""What the asset factory tells the IO manager and the asset's step about each table: one `TableSpec`.
 
-# Definition metadata keys the asset factory sets and the IO manager reads.
-PARTITION_COLUMN = "lakehouse/partition_column"
-WRITE_MODE = "lakehouse/write_mode"
-PRIMARY_KEY = "lakehouse/primary_key"
-TABLE_PROPERTIES = "lakehouse/table_properties"
-# Input metadata (on AssetIn) a contract uses to pin an engine or move the threshold.
-ENGINE = "lakehouse/engine"
-SPARK_THRESHOLD = "lakehouse/spark_threshold_bytes"
+The factory builds the spec once per asset from its contract and puts it in the asset's definition
+metadata under `TABLE_SPEC`, as JSON the UI shows. The IO manager reads it back with
+`TableSpec.from_metadata`, on outputs from the asset's own metadata and on inputs from the
+`AssetIn` metadata, where the consuming asset puts its own spec so that its engine choice applies.
+"""
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import dagster as dg
+from pydantic import BaseModel, ConfigDict, Field
+
+TABLE_SPEC = "lakehouse/table_spec"
+
+WriteMode = Literal["overwrite", "append", "upsert"]
+EngineChoice = Literal["auto", "pandas", "spark"]
+# Only "day" is built today; the others are the partition granularities the contracts are growing.
+Granularity = Literal["hour", "day", "month"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QualitySpec(_Frozen):
+    """When the table's rules run, and which audit reconciles its commit."""
+
+    # Check the frame before the commit and commit only when no error rule fails (write-audit-publish).
+    validate_before_commit: bool = True
+    # The count reconciliation checked after the commit; none where the grain changes.
+    audit: str | None = None
+
+
+class TableSpec(_Frozen):
+    """One asset's table: where it lives, which rows a run owns, how it is written and computed."""
+
+    layer: str
+    table: str
+    partition_column: str | None = None
+    granularity: Granularity | None = None
+    write_mode: WriteMode = "overwrite"
+    primary_key: tuple[str, ...] = ()
+    engine: EngineChoice = "auto"
+    # None: the environment's threshold (ComputeResource)
+    spark_threshold_bytes: int | None = Field(default=None, ge=0)
+    quality: QualitySpec | None = None
+    table_properties: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.layer, self.table)
+
+    @property
+    def asset_key(self) -> dg.AssetKey:
+        return dg.AssetKey(list(self.key))
+
+    @property
+    def pinned_engine(self) -> str | None:
+        return None if self.engine == "auto" else self.engine
+
+    def to_metadata(self) -> dict[str, dg.JsonMetadataValue]:
+        return {TABLE_SPEC: dg.MetadataValue.json(self.model_dump(mode="json"))}
+
+    @classmethod
+    def for_key(cls, asset_key: dg.AssetKey) -> "TableSpec":
+        """The defaults for a table declared without a spec: an unpartitioned overwrite."""
+        *namespace, table = asset_key.path
+        return cls(layer=".".join(namespace), table=table)
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any] | None) -> "TableSpec | None":
+        """The spec in definition or input metadata; None where the factory declared none."""
+        value = (metadata or {}).get(TABLE_SPEC)
+        if value is None:
+            return None
+        if isinstance(value, dg.JsonMetadataValue):
+            value = value.value
+        return cls.model_validate(value)

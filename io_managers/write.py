@@ -1,7 +1,7 @@
 """What the Iceberg IO manager does with an asset's output: commit it to the table's slice.
 
-Which rows an asset owns comes from its definition metadata (partition column, write mode,
-primary key) and from the partition *time window* of the run, so a single run over a range of
+Which rows an asset owns comes from the `TableSpec` in its definition metadata (partition column,
+write mode, primary key) and from the partition *time window* of the run, so a single run over a range of
 partitions writes exactly that range.
 """
 
@@ -15,7 +15,7 @@ from io_managers.commit import CommitResult, WriteRequest, count_rows
 from io_managers.retries import commit_with_retries, retry_commit
 from io_managers.schema import create_table_if_missing, normalise_arrow
 from io_managers.slices import TableSlice
-from io_managers.table_spec import PARTITION_COLUMN, PRIMARY_KEY, TABLE_PROPERTIES, WRITE_MODE
+from io_managers.table_spec import TableSpec
 from resources.catalog.resource import IcebergCatalogResource
 from resources.spark.compute import is_spark_frame
 
@@ -75,7 +75,9 @@ def table_identifier_of(table: Table) -> str:
 def write_output(context: dg.OutputContext, obj: object, catalog: IcebergCatalogResource) -> None:
     """Commit the frame an asset returned (pandas, Arrow, Narwhals or Spark) to its table's slice."""
     metadata = context.definition_metadata or {}
-    partition_column = metadata.get(PARTITION_COLUMN)
+    # an asset declared without a spec (outside the factory) is an unpartitioned overwrite
+    spec = TableSpec.from_metadata(metadata) or TableSpec.for_key(context.asset_key)
+    partition_column = spec.partition_column
     table_slice = TableSlice.for_run(partition_column, context)
     on_spark = is_spark_frame(obj)
     if on_spark:
@@ -89,13 +91,13 @@ def write_output(context: dg.OutputContext, obj: object, catalog: IcebergCatalog
     table = create_table_if_missing(catalog.load(), identifier, schema, partition_column)
     run = context.step_context.dagster_run
     request = WriteRequest(
-        mode=metadata.get(WRITE_MODE, "overwrite"),
+        mode=spec.write_mode,
         slice=table_slice,
         # a re-executed run keeps its root run id, so its append is recognised as a repeat
         run_id=run.root_run_id or run.run_id,
-        primary_key=tuple(metadata.get(PRIMARY_KEY) or ()),
+        primary_key=spec.primary_key,
         column_docs=_column_docs(metadata),
-        properties=catalog.table_properties(context.asset_key, metadata.get(TABLE_PROPERTIES) or {}),
+        properties=catalog.table_properties(context.asset_key, spec.table_properties),
     )
     if on_spark:
         from io_managers.spark_frames import commit_spark

@@ -1,11 +1,12 @@
 """Contracts in, software-defined assets out: landing, raw (+ rejects), staging, common, output.
 
-Asset keys are `[layer, table]`, one group per layer. Each asset carries in its definition
-metadata what the Iceberg IO manager needs (partition column, write mode, primary key, table
-properties) and the column schema the UI shows.
+Asset keys are `[layer, table]`, one group per layer. Each asset's `TableSpec` (partition column
+and granularity, write mode, primary key, engine, quality, table properties) is built here once and
+carried in its definition metadata, where the Iceberg IO manager and the asset's step read it back,
+beside the column schema the UI shows.
 
 This module runs when the code location loads, so it uses only the contracts, Dagster and plain
-names. What an asset does when its step runs is in `asset_bodies.py`, which each body imports
+names. What an asset does when its step runs is in `layers/steps.py`, which each body imports
 then: loading the definitions never imports the data stack (pyarrow, Narwhals, pyiceberg, pandera).
 """
 
@@ -18,14 +19,7 @@ import dagster as dg
 
 from checks.asset_checks import audit_spec, rule_check_specs
 from checks.audits import LANDING_AUDIT, MODEL_AUDIT, STAGING_AUDIT
-from io_managers.table_spec import (
-    ENGINE,
-    PARTITION_COLUMN,
-    PRIMARY_KEY,
-    SPARK_THRESHOLD,
-    TABLE_PROPERTIES,
-    WRITE_MODE,
-)
+from io_managers.table_spec import QualitySpec, TableSpec
 from lakehouse_assets.automation.conditions import follow_inputs
 from lakehouse_assets.automation.policies import backfill_policy_for, table_pool
 from lakehouse_assets.contracts.columns import (
@@ -89,20 +83,28 @@ def _lineage_columns() -> list[tuple[str, str, str]]:
     ]
 
 
-def _table_metadata(
+def _table_spec(
     contract: Contract,
     layer: str,
     *,
+    table: str | None = None,
     partition_column: str | None,
     write_mode: str,
-    columns: list[tuple[str, str, str]],
     primary_key: list[str] | None = None,
-) -> dict:
-    metadata = {
-        PARTITION_COLUMN: partition_column,
-        WRITE_MODE: write_mode,
-        PRIMARY_KEY: primary_key or [],
-        TABLE_PROPERTIES: {
+    quality: QualitySpec | None = None,
+) -> TableSpec:
+    partitioning = contract.partitioning
+    return TableSpec(
+        layer=layer,
+        table=table or contract.name,
+        partition_column=partition_column,
+        granularity=partitioning.granularity if partitioning else None,
+        write_mode=write_mode,
+        primary_key=tuple(primary_key or ()),
+        engine=contract.engine,
+        spark_threshold_bytes=contract.spark_threshold_bytes,
+        quality=quality,
+        table_properties={
             "comment": contract.description.strip(),
             "lakehouse.layer": layer,
             "lakehouse.contract": contract.name,
@@ -110,9 +112,11 @@ def _table_metadata(
             "lakehouse.write-mode": write_mode,
             "lakehouse.primary-key": ",".join(primary_key or []),
         },
-        "dagster/column_schema": _column_schema(columns),
-    }
-    return {key: value for key, value in metadata.items() if value is not None}
+    )
+
+
+def _table_metadata(spec: TableSpec, columns: list[tuple[str, str, str]]) -> dict:
+    return spec.to_metadata() | {"dagster/column_schema": _column_schema(columns)}
 
 
 def _description(contract: Contract, layer: str) -> str:
@@ -123,15 +127,9 @@ def _engines(contract: Contract) -> set[str]:
     return {"pandas", "spark"} if contract.engine == "auto" else {contract.engine}
 
 
-def _input(key: list[str] | dg.AssetKey, contract: Contract) -> dg.AssetIn:
-    """An input whose engine follows the contract: pinned, or by size with its threshold."""
-    return dg.AssetIn(
-        key=key,
-        metadata={
-            ENGINE: None if contract.engine == "auto" else contract.engine,
-            SPARK_THRESHOLD: contract.spark_threshold_bytes,
-        },
-    )
+def _input(key: list[str] | dg.AssetKey, reader: TableSpec) -> dg.AssetIn:
+    """An input read with the engine of the table it feeds: pinned, or by size with its threshold."""
+    return dg.AssetIn(key=key, metadata=reader.to_metadata())
 
 
 def _spec_kwargs(contract: Contract, layer: str) -> dict:
@@ -148,12 +146,11 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     columns = [(c.name, "string", c.description) for c in contract.columns] + _lineage_columns()
     if contract.source.file_checks.policy == "quarantine_rows":
         columns.append((ROW_ERROR, "string", ROW_ERROR_DESCRIPTION))
-    metadata = _table_metadata(
+    spec = _table_spec(
         contract,
         "landing",
         partition_column=FILE_DATE if contract.partitioning else None,
         write_mode=contract.write_modes.landing,
-        columns=columns,
     )
 
     @dg.asset(
@@ -162,15 +159,17 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         partitions_def=partitions_for(contract.partitioning),
         backfill_policy=_backfill_policy(contract),
         pool=table_pool("landing", contract.name),
-        metadata=metadata | {"source_glob": contract.source.glob},
+        metadata=_table_metadata(spec, columns) | {"source_glob": contract.source.glob},
         **_spec_kwargs(contract, "landing"),
     )
     def landing_table(
         context: dg.AssetExecutionContext, landing_storage: LandingStorage, compute: ComputeResource
     ):
-        from lakehouse_assets.layers.steps import materialize_landing
+        from lakehouse_assets.layers.steps import Step, materialize_landing
 
-        return materialize_landing(context, contract, landing_storage, compute)
+        return materialize_landing(
+            Step(context, contract, spec), landing_storage=landing_storage, compute=compute
+        )
 
     return landing_table
 
@@ -179,6 +178,20 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     raw_key = dg.AssetKey(["raw", contract.name])
     landing_key = dg.AssetKey(["landing", contract.name])
     partition_column = FILE_DATE if contract.partitioning else None
+    spec = _table_spec(
+        contract,
+        "raw",
+        partition_column=partition_column,
+        write_mode=contract.write_modes.raw,
+        quality=QualitySpec(audit=LANDING_AUDIT),
+    )
+    rejects_spec = _table_spec(
+        contract,
+        "raw",
+        table=f"{contract.name}_rejects",
+        partition_column=partition_column,
+        write_mode="overwrite",
+    )
     typed_columns = [(c.name, type_label(c.type), c.description) for c in contract.columns]
     string_columns = [(c.name, "string", c.description) for c in contract.columns]
     reject_columns = [(name, "string", doc) for name, doc in REJECT_DESCRIPTIONS.items()]
@@ -188,32 +201,20 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
             "typed": dg.AssetOut(
                 key=raw_key,
                 description=_description(contract, "raw"),
-                metadata=_table_metadata(
-                    contract,
-                    "raw",
-                    partition_column=partition_column,
-                    write_mode=contract.write_modes.raw,
-                    columns=typed_columns + _lineage_columns(),
-                ),
+                metadata=_table_metadata(spec, typed_columns + _lineage_columns()),
                 **_spec_kwargs(contract, "raw"),
             ),
             "rejects": dg.AssetOut(
-                key=["raw", f"{contract.name}_rejects"],
+                key=rejects_spec.asset_key,
                 description=(
                     f"Quarantine of {contract.name}: landing rows that could not be typed, with their "
                     "original values, source file, line, columns and reason."
                 ),
-                metadata=_table_metadata(
-                    contract,
-                    "raw",
-                    partition_column=partition_column,
-                    write_mode="overwrite",
-                    columns=string_columns + _lineage_columns() + reject_columns,
-                ),
+                metadata=_table_metadata(rejects_spec, string_columns + _lineage_columns() + reject_columns),
                 **_spec_kwargs(contract, "raw"),
             ),
         },
-        ins={"landing": _input(landing_key, contract)},
+        ins={"landing": _input(landing_key, spec)},
         partitions_def=partitions_for(contract.partitioning),
         backfill_policy=_backfill_policy(contract),
         pool=table_pool("raw", contract.name),
@@ -228,9 +229,9 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         name=f"raw__{contract.name}",
     )
     def raw_tables(context: dg.AssetExecutionContext, catalog: IcebergCatalogResource, landing):
-        from lakehouse_assets.layers.steps import materialize_raw
+        from lakehouse_assets.layers.steps import Step, materialize_raw
 
-        yield from materialize_raw(context, contract, catalog, landing, partition_column)
+        yield from materialize_raw(Step(context, contract, spec), landing, catalog=catalog)
 
     return raw_tables
 
@@ -239,37 +240,41 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     partitioning = contract.partitioning
     documented = {c.name: c.description for c in contract.columns}
     columns = [(name, "", documented.get(name, "")) for name in contract.staged_columns()]
-    staging_key = dg.AssetKey(["staging", contract.name])
-    partition_column = partitioning.column if partitioning else None
+    spec = _table_spec(
+        contract,
+        "staging",
+        partition_column=partitioning.column if partitioning else None,
+        write_mode=contract.write_modes.staging,
+        primary_key=contract.primary_key,
+        quality=QualitySpec(
+            validate_before_commit=contract.quality.validate_before_commit, audit=STAGING_AUDIT
+        ),
+    )
+    staging_key = spec.asset_key
     raw_key = dg.AssetKey(["raw", contract.name])
 
     @dg.asset(
         key=staging_key,
         description=_description(contract, "staging"),
-        ins={"raw": _input(["raw", contract.name], contract)},
+        ins={"raw": _input(raw_key, spec)},
         partitions_def=partitions_for(partitioning),
         backfill_policy=_backfill_policy(contract),
         pool=table_pool("staging", contract.name),
-        metadata=_table_metadata(
-            contract,
-            "staging",
-            partition_column=partitioning.column if partitioning else None,
-            write_mode=contract.write_modes.staging,
-            columns=columns + _lineage_columns(),
-            primary_key=contract.primary_key,
-        ),
+        metadata=_table_metadata(spec, columns + _lineage_columns()),
         check_specs=[
             *rule_check_specs(contract.quality, staging_key),
-            audit_spec(STAGING_AUDIT, staging_key, "staged = raw - rows removed by named rules", [raw_key]),
+            audit_spec(
+                spec.quality.audit, staging_key, "staged = raw - rows removed by named rules", [raw_key]
+            ),
         ],
         # not yielded when an error rule fails: nothing is committed (write-audit-publish)
         output_required=False,
         **_spec_kwargs(contract, "staging"),
     )
     def staging_table(context: dg.AssetExecutionContext, catalog: IcebergCatalogResource, raw):
-        from lakehouse_assets.layers.steps import materialize_staging
+        from lakehouse_assets.layers.steps import Step, materialize_staging
 
-        yield from materialize_staging(context, contract, catalog, raw, staging_key, partition_column)
+        yield from materialize_staging(Step(context, contract, spec), raw, catalog=catalog)
 
     return staging_table
 
@@ -284,24 +289,37 @@ def _check_function_module(reference: str) -> None:
 
 def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
     partitioning = contract.partitioning
-    ins = {alias: _input(table.split("."), contract) for alias, table in contract.inputs.items()}
     if contract.function:
         _check_function_module(contract.function)
-    model_key = dg.AssetKey([contract.layer, contract.name])
-    partition_column = partitioning.column if partitioning else None
     primary_input_key = dg.AssetKey(contract.inputs[contract.primary_input].split("."))
     # Row-preserving models (lookups, filters) keep every input row a named rule does not remove;
     # aggregates and Python functions change the grain, so no count reconciles there.
     keeps_rows = contract.function is None and not any(
         isinstance(step, AggregateStep) for step in contract.steps
     )
+    spec = _table_spec(
+        contract,
+        contract.layer,
+        partition_column=partitioning.column if partitioning else None,
+        write_mode=contract.write_mode,
+        primary_key=contract.primary_key,
+        quality=QualitySpec(
+            validate_before_commit=contract.quality.validate_before_commit,
+            audit=MODEL_AUDIT if keeps_rows else None,
+        ),
+    )
+    model_key = spec.asset_key
+    ins = {alias: _input(table.split("."), spec) for alias, table in contract.inputs.items()}
     audits = (
         [
             audit_spec(
-                MODEL_AUDIT, model_key, "rows = input rows - rows removed by named rules", [primary_input_key]
+                spec.quality.audit,
+                model_key,
+                "rows = input rows - rows removed by named rules",
+                [primary_input_key],
             )
         ]
-        if keeps_rows
+        if spec.quality.audit
         else []
     )
 
@@ -314,12 +332,7 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
         backfill_policy=_backfill_policy(contract),
         pool=table_pool(contract.layer, contract.name),
         metadata=_table_metadata(
-            contract,
-            contract.layer,
-            partition_column=partitioning.column if partitioning else None,
-            write_mode=contract.write_mode,
-            columns=[(column.name, "", column.description) for column in contract.columns],
-            primary_key=contract.primary_key,
+            spec, [(column.name, "", column.description) for column in contract.columns]
         ),
         check_specs=[*rule_check_specs(contract.quality, model_key), *audits],
         output_required=False,
@@ -328,11 +341,9 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
     def model_table(
         context: dg.AssetExecutionContext, compute: ComputeResource, catalog: IcebergCatalogResource, **inputs
     ):
-        from lakehouse_assets.layers.steps import materialize_model
+        from lakehouse_assets.layers.steps import Step, materialize_model
 
-        yield from materialize_model(
-            context, contract, compute, catalog, inputs, model_key, partition_column, keeps_rows
-        )
+        yield from materialize_model(Step(context, contract, spec), inputs, compute=compute, catalog=catalog)
 
     return model_table
 

@@ -3,22 +3,23 @@
 `factory.py` builds the definitions from the contracts when the code location loads; each asset's
 body calls one function here, and imports this module only then. So the data stack (pyarrow,
 Narwhals, pyiceberg, pandera) is imported by the first step that needs it, never by loading the
-definitions.
+definitions. Each function takes the `Step` (the run's context, the contract, the spec of the table
+it writes), its inputs, and the resources it uses by name.
 """
 
 import datetime as dt
 import functools
 import importlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import dagster as dg
 import narwhals as nw
 import pyarrow as pa
 
-from checks.asset_checks import validated_output
+from checks.asset_checks import write_audit_publish
 from checks.audits import (
-    MODEL_AUDIT,
-    STAGING_AUDIT,
     committed_rows,
     landing_reconciliation,
     removal_reconciliation,
@@ -26,6 +27,7 @@ from checks.audits import (
 )
 from io_managers.slices import TableSlice, partition_window
 from io_managers.spark_frames import to_spark
+from io_managers.table_spec import TableSpec
 from lakehouse_assets.contracts.columns import SOURCE_FILE, SOURCE_LINE
 from lakehouse_assets.contracts.contract import Contract, DatasetContract, ModelContract
 from lakehouse_assets.layers.file_checks import LandingFileError, file_name_problem
@@ -37,19 +39,27 @@ from resources.catalog.resource import IcebergCatalogResource
 from resources.landing.local import LandingStorage
 from resources.spark.compute import ComputeResource, is_spark_frame
 
+ContractT = TypeVar("ContractT", bound=Contract)
 
-def choose_engine(compute: ComputeResource, contract: Contract, estimated_bytes: int) -> str:
-    pinned = None if contract.engine == "auto" else contract.engine
-    return compute.choose(estimated_bytes, pinned, contract.spark_threshold_bytes)
+
+@dataclass(frozen=True)
+class Step(Generic[ContractT]):
+    """What every asset step works from: the run, the asset's contract, and the table it writes."""
+
+    context: dg.AssetExecutionContext
+    contract: ContractT
+    spec: TableSpec
+
+
+def choose_engine(compute: ComputeResource, spec: TableSpec, estimated_bytes: int) -> str:
+    return compute.choose(estimated_bytes, spec.pinned_engine, spec.spark_threshold_bytes)
 
 
 def materialize_landing(
-    context: dg.AssetExecutionContext,
-    contract: DatasetContract,
-    landing_storage: LandingStorage,
-    compute: ComputeResource,
+    step: Step[DatasetContract], *, landing_storage: LandingStorage, compute: ComputeResource
 ):
     """The partition's files, verbatim as strings with lineage: an Arrow table, or a Spark frame."""
+    context, contract = step.context, step.contract
     files = landing_storage.list_files(contract.source.glob)
     # a file no partition can own is never skipped silently: it fails the run or is reported
     problems = {file.key: file_name_problem(contract, file.name) for file in files}
@@ -78,7 +88,7 @@ def materialize_landing(
     }
     if not files:
         context.log.warning(f"no files match {contract.source.glob!r} in this partition")
-    if choose_engine(compute, contract, size) == "spark":
+    if choose_engine(compute, step.spec, size) == "spark":
         context.add_output_metadata(metadata)
         return landing_on_spark(compute.session(), files, landing_storage.reader(), contract, loaded_at)
     findings: dict[str, list[str]] = {}
@@ -100,14 +110,9 @@ def materialize_landing(
     return pa.concat_tables(tables) if tables else empty_landing_table(contract)
 
 
-def materialize_raw(
-    context: dg.AssetExecutionContext,
-    contract: DatasetContract,
-    catalog: IcebergCatalogResource,
-    landing,
-    partition_column: str | None,
-) -> Iterator:
+def materialize_raw(step: Step[DatasetContract], landing, *, catalog: IcebergCatalogResource) -> Iterator:
     """Typed rows and rejects as the two outputs, then the landing reconciliation of what was committed."""
+    contract = step.contract
     if is_spark_frame(landing):
         typed, rejects = raw_on_spark(landing, contract)
     else:
@@ -119,46 +124,17 @@ def materialize_raw(
     yield landing_reconciliation(
         catalog.load(),
         contract.name,
-        partition_column,
-        partition_window(context),
+        step.spec.partition_column,
+        partition_window(step.context),
         contract.quality.audit_tolerance,
     )
 
 
-def materialize_staging(
-    context: dg.AssetExecutionContext,
-    contract: DatasetContract,
-    catalog: IcebergCatalogResource,
-    raw,
-    staging_key: dg.AssetKey,
-    partition_column: str | None,
-) -> Iterator:
+def materialize_staging(step: Step[DatasetContract], raw, *, catalog: IcebergCatalogResource) -> Iterator:
     """The staging steps, the rules (write-audit-publish) and the raw reconciliation."""
     raw = nw.from_native(raw)
-    staged, counts = apply_staging_steps(raw, contract.staging)
-    lakehouse = catalog.load()
-    identifier, window = f"staging.{contract.name}", partition_window(context)
-    before = rows_before_append(lakehouse, identifier, partition_column, window, contract.write_modes.staging)
-    published = yield from validated_output(
-        context,
-        staged.to_native(),
-        contract.quality,
-        metadata={f"rows_removed_{rule}": count for rule, count in counts.removed.items()},
-        catalog=lakehouse,
-        identity=[*contract.primary_key, SOURCE_FILE, SOURCE_LINE],
-        partition_column=partition_column,
-    )
-    if published:
-        yield removal_reconciliation(
-            check_name=STAGING_AUDIT,
-            asset_key=staging_key,
-            input_name="raw",
-            input_rows=row_count(raw),
-            removed=counts.removed,
-            committed=committed_rows(lakehouse, identifier, partition_column, window) - before,
-            tolerance=contract.quality.audit_tolerance,
-            slice_label=TableSlice.of(partition_column, window).label,
-        )
+    staged, counts = apply_staging_steps(raw, step.contract.staging)
+    yield from _publish_and_reconcile(step, staged, counts.removed, "raw", raw, catalog)
 
 
 @functools.cache
@@ -169,44 +145,54 @@ def model_function(reference: str) -> Callable:
 
 
 def materialize_model(
-    context: dg.AssetExecutionContext,
-    contract: ModelContract,
-    compute: ComputeResource,
-    catalog: IcebergCatalogResource,
-    inputs: dict,
-    model_key: dg.AssetKey,
-    partition_column: str | None,
-    keeps_rows: bool,
+    step: Step[ModelContract], inputs: dict, *, compute: ComputeResource, catalog: IcebergCatalogResource
 ) -> Iterator:
     """The model's steps or function over its inputs, the rules and (row-preserving) the reconciliation."""
+    contract = step.contract
     frames = {alias: nw.from_native(frame) for alias, frame in align_engines(compute, inputs).items()}
     if contract.function is not None:
         result, removed = model_function(contract.function)(**frames), {}
     else:
         result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
         removed = counts.removed
+    primary = contract.primary_input
+    yield from _publish_and_reconcile(step, result, removed, primary, frames[primary], catalog)
+
+
+def _publish_and_reconcile(
+    step: Step[DatasetContract] | Step[ModelContract],
+    result: nw.DataFrame,
+    removed: dict[str, int],
+    input_name: str,
+    input_frame: nw.DataFrame,
+    catalog: IcebergCatalogResource,
+) -> Iterator:
+    """Write-audit-publish the result; once it is committed, reconcile its rows with the input's."""
+    spec, quality = step.spec, step.contract.quality
     lakehouse = catalog.load()
-    identifier, window = ".".join(model_key.path), partition_window(context)
-    before = rows_before_append(lakehouse, identifier, partition_column, window, contract.write_mode)
-    published = yield from validated_output(
-        context,
+    identifier, window = ".".join(spec.key), partition_window(step.context)
+    before = rows_before_append(lakehouse, identifier, spec.partition_column, window, spec.write_mode)
+    outcome = write_audit_publish(
+        step.context,
         result.to_native(),
-        contract.quality,
+        quality,
+        spec,
         metadata={f"rows_removed_{rule}": count for rule, count in removed.items()},
         catalog=lakehouse,
-        identity=[*contract.primary_key, SOURCE_FILE, SOURCE_LINE],
-        partition_column=partition_column,
+        identity=[*spec.primary_key, SOURCE_FILE, SOURCE_LINE],
     )
-    if published and keeps_rows:
+    # A blocked outcome raises here, after its check results and before any output.
+    yield from outcome.events()
+    if spec.quality is not None and spec.quality.audit is not None:
         yield removal_reconciliation(
-            check_name=MODEL_AUDIT,
-            asset_key=model_key,
-            input_name=contract.primary_input,
-            input_rows=row_count(frames[contract.primary_input]),
+            check_name=spec.quality.audit,
+            asset_key=spec.asset_key,
+            input_name=input_name,
+            input_rows=row_count(input_frame),
             removed=removed,
-            committed=committed_rows(lakehouse, identifier, partition_column, window) - before,
-            tolerance=contract.quality.audit_tolerance,
-            slice_label=TableSlice.of(partition_column, window).label,
+            committed=committed_rows(lakehouse, identifier, spec.partition_column, window) - before,
+            tolerance=quality.audit_tolerance,
+            slice_label=TableSlice.of(spec.partition_column, window).label,
         )
 
 

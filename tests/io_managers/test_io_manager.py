@@ -9,7 +9,7 @@ import pytest
 
 from io_managers.schema import SchemaEvolutionError
 from io_managers.slices import PartitionWindowError
-from io_managers.table_spec import PARTITION_COLUMN, PRIMARY_KEY, TABLE_PROPERTIES, WRITE_MODE
+from io_managers.table_spec import TableSpec
 from tests.conftest import materialize_partitions
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2024-03-01", end_date="2024-04-01")
@@ -30,17 +30,26 @@ def readings(day: str, *values: int, extra: dict | None = None) -> pd.DataFrame:
 
 def table_asset(mode: str, produce, *, key=("staging", "readings"), partitions=DAYS, primary_key=("sensor",)):
     """An asset owned by the IO manager the way the factory declares it, with `produce(context)` as body."""
-    metadata = {
-        WRITE_MODE: mode,
-        PRIMARY_KEY: list(primary_key),
-        TABLE_PROPERTIES: {"comment": "test readings", "lakehouse.layer": key[0]},
+    spec = TableSpec(
+        layer=key[0],
+        table=key[1],
+        write_mode=mode,
+        primary_key=tuple(primary_key),
+        table_properties={"comment": "test readings", "lakehouse.layer": key[0]},
+    )
+    if partitions is not None:
+        spec = spec.model_copy(
+            update={
+                "partition_column": "reading_date",
+                "granularity": "day",
+                "primary_key": ("reading_date", *primary_key),
+            }
+        )
+    metadata = spec.to_metadata() | {
         "dagster/column_schema": dg.TableSchema(
             columns=[dg.TableColumn("value", "long", description="the measured value")]
         ),
     }
-    if partitions is not None:
-        metadata[PARTITION_COLUMN] = "reading_date"
-        metadata[PRIMARY_KEY] = ["reading_date", *primary_key]
 
     @dg.asset(key=list(key), partitions_def=partitions, metadata=metadata)
     def readings_table(context: dg.AssetExecutionContext):

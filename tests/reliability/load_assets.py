@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from io_managers.table_spec import PARTITION_COLUMN, PRIMARY_KEY, WRITE_MODE
+from io_managers.table_spec import TableSpec
 from tests.reliability.workers import partition_rows
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-03-01")
@@ -14,11 +14,14 @@ def _load_asset(mode: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=["staging", f"load_{mode}"],
         partitions_def=DAYS,
-        metadata={
-            PARTITION_COLUMN: "reading_date",
-            WRITE_MODE: mode,
-            PRIMARY_KEY: ["reading_date", "sensor"],
-        },
+        metadata=TableSpec(
+            layer="staging",
+            table=f"load_{mode}",
+            partition_column="reading_date",
+            granularity="day",
+            write_mode=mode,
+            primary_key=("reading_date", "sensor"),
+        ).to_metadata(),
     )
     def load_table(context: dg.AssetExecutionContext):
         return partition_rows(context.partition_key, f"pid-{os.getpid()}")
