@@ -263,9 +263,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         metadata=_table_metadata(spec, columns + _lineage_columns()),
         check_specs=[
             *rule_check_specs(contract.quality, staging_key),
-            audit_spec(
-                spec.quality.audit, staging_key, "staged = raw - rows removed by named rules", [raw_key]
-            ),
+            audit_spec(STAGING_AUDIT, staging_key, "staged = raw - rows removed by named rules", [raw_key]),
         ],
         # not yielded when an error rule fails: nothing is committed (write-audit-publish)
         output_required=False,
@@ -313,13 +311,10 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
     audits = (
         [
             audit_spec(
-                spec.quality.audit,
-                model_key,
-                "rows = input rows - rows removed by named rules",
-                [primary_input_key],
+                MODEL_AUDIT, model_key, "rows = input rows - rows removed by named rules", [primary_input_key]
             )
         ]
-        if spec.quality.audit
+        if keeps_rows
         else []
     )
 

@@ -134,7 +134,9 @@ def materialize_staging(step: Step[DatasetContract], raw, *, catalog: IcebergCat
     """The staging steps, the rules (write-audit-publish) and the raw reconciliation."""
     raw = nw.from_native(raw)
     staged, counts = apply_staging_steps(raw, step.contract.staging)
-    yield from _publish_and_reconcile(step, staged, counts.removed, "raw", raw, catalog)
+    yield from _publish_and_reconcile(
+        step, staged, removed=counts.removed, input_name="raw", input_frame=raw, catalog=catalog
+    )
 
 
 @functools.cache
@@ -156,12 +158,15 @@ def materialize_model(
         result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
         removed = counts.removed
     primary = contract.primary_input
-    yield from _publish_and_reconcile(step, result, removed, primary, frames[primary], catalog)
+    yield from _publish_and_reconcile(
+        step, result, removed=removed, input_name=primary, input_frame=frames[primary], catalog=catalog
+    )
 
 
 def _publish_and_reconcile(
-    step: Step[DatasetContract] | Step[ModelContract],
+    step: Step,
     result: nw.DataFrame,
+    *,
     removed: dict[str, int],
     input_name: str,
     input_frame: nw.DataFrame,
