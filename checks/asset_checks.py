@@ -19,6 +19,7 @@ import dagster as dg
 from checks import custom
 from checks.descriptions import describe
 from checks.rule_models import CustomRule, Quality
+from resources.spark.compute import is_spark_frame
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -79,7 +80,7 @@ def _compile(quality: Quality, partition_column: str | None, reader: "ReferenceR
 
 
 def _engine(native: Any) -> str:
-    return "pyspark" if type(native).__module__.startswith("pyspark") else "pandas"
+    return "pyspark" if is_spark_frame(native) else "pandas"
 
 
 def _result(

@@ -15,6 +15,7 @@ import narwhals as nw
 import pandas as pd
 
 from checks.rules import CompiledRule
+from resources.spark.compute import is_spark_frame
 
 SCHEMA_NAME = "contract"
 
@@ -27,10 +28,6 @@ class RuleOutcome:
     failing_rows: int = 0
     sample: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
-
-
-def _is_spark(native: Any) -> bool:
-    return type(native).__module__.startswith("pyspark.sql")
 
 
 def _failing(rule: CompiledRule) -> nw.Expr:
@@ -197,7 +194,7 @@ def validate_frame(
     """Validate a pandas or Spark frame against every rule at once; one outcome per rule."""
     if not rules:
         return []
-    if _is_spark(native):
+    if is_spark_frame(native):
         tally = SparkTally(rules)
         failures = _pyspark_failures(native, rules, tally)
         counts = tally.counts(native)
