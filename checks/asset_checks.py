@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from checks import custom
 from checks.descriptions import describe
-from checks.rule_models import CustomRule, Quality
+from checks.rule_models import Quality
 from resources.spark.compute import is_spark_frame
 
 if TYPE_CHECKING:
@@ -33,8 +32,6 @@ ENGINE_METADATA = "engine"
 def rule_check_specs(quality: Quality, asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     specs = []
     for rule in quality.rules:
-        if isinstance(rule, CustomRule):
-            custom.resolve(rule.check)  # an unknown name fails when the code location loads
         deps = [dg.AssetKey(rule.table.split("."))] if getattr(rule, "table", None) else []
         specs.append(
             dg.AssetCheckSpec(
