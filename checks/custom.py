@@ -12,9 +12,10 @@ unchanged on pandas and on PySpark, and the failing rows can be counted and samp
 In a contract:
 `- {rule: custom, check: my_checks.flights:arrival_after_departure, columns: [dep_time, arr_time]}`.
 
-When the code location loads, the reference is checked without running the module: it must be
-found on the path and define the function at its top level, so a typo fails there, and the module
-may import the data stack at its top. It is imported when a step validates a frame.
+When the code location loads, the reference is checked without running the module (only its
+parent packages are imported, as finding it needs): it must be found on the path and define the
+function at its top level, so a typo fails there, and the module may import the data stack at its
+top. It is imported when a step validates a frame.
 """
 
 import ast
