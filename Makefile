@@ -33,7 +33,8 @@ dev: demo
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/dagster dev
 
-test: install
+# the lint first, so CI keeps the import contracts too
+test: install lint
 	$(BIN)/pytest -n 2 --dist loadfile
 
 # imports flow one way (pyproject's [tool.importlinter]), then style

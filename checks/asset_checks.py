@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from checks import custom
 from checks.descriptions import describe
-from checks.rule_models import CustomRule, Quality
+from checks.rule_models import Quality
 from io_managers.table_spec import TableSpec
+from resources.spark.compute import is_spark_frame
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -34,8 +34,6 @@ ENGINE_METADATA = "engine"
 def rule_check_specs(quality: Quality, asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     specs = []
     for rule in quality.rules:
-        if isinstance(rule, CustomRule):
-            custom.resolve(rule.check)  # an unknown name fails when the code location loads
         deps = [dg.AssetKey(rule.table.split("."))] if getattr(rule, "table", None) else []
         specs.append(
             dg.AssetCheckSpec(
@@ -81,7 +79,7 @@ def _compile(quality: Quality, partition_column: str | None, reader: "ReferenceR
 
 
 def _engine(native: Any) -> str:
-    return "pyspark" if type(native).__module__.startswith("pyspark") else "pandas"
+    return "pyspark" if is_spark_frame(native) else "pandas"
 
 
 def _result(

@@ -8,6 +8,7 @@ Failing rows are then counted and sampled with the rule's own predicate, the sam
 
 import datetime as dt
 import decimal
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ import narwhals as nw
 import pandas as pd
 
 from checks.rules import CompiledRule
+from resources.spark.compute import is_spark_frame
 
 SCHEMA_NAME = "contract"
 
@@ -27,10 +29,6 @@ class RuleOutcome:
     failing_rows: int = 0
     sample: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
-
-
-def _is_spark(native: Any) -> bool:
-    return type(native).__module__.startswith("pyspark.sql")
 
 
 def _failing(rule: CompiledRule) -> nw.Expr:
@@ -85,6 +83,12 @@ class SparkTally:
 PANDERA_FAILURE_CASES = 5
 
 
+def _check_error(rule: CompiledRule) -> str:
+    # Both backends name a failed check by its error text (the `check` of pandas' failure cases and
+    # of the PySpark errors), so the text leads with the rule's name to map back to one rule.
+    return f"{rule.name}: {rule.description}"
+
+
 def pandas_schema(rules: list[CompiledRule]):
     import pandera.pandas as pap
 
@@ -94,7 +98,7 @@ def pandas_schema(rules: list[CompiledRule]):
             if rule.passes
             else (lambda frame, rule=rule: rule.frame_check(frame).passed),
             name=rule.name,
-            error=rule.description,
+            error=_check_error(rule),
             ignore_na=False,
             # counts and samples are taken separately; pandera reshaping every failing row of a
             # warn rule took 8.7 s of 9.6 s on a 94k-row partition
@@ -116,8 +120,7 @@ def pyspark_schema(rules: list[CompiledRule], tally: SparkTally | None = None):
             if rule.passes
             else (lambda frame, rule=rule: rule.frame_check(frame).passed),
             name=rule.name,
-            # the PySpark backend reports a failed check by its error text only: lead with the name
-            error=f"{rule.name}: {rule.description}",
+            error=_check_error(rule),
         )
         for rule in rules
     ]
@@ -126,15 +129,13 @@ def pyspark_schema(rules: list[CompiledRule], tally: SparkTally | None = None):
 
 
 def _pandas_failures(frame: pd.DataFrame, rules: list[CompiledRule]) -> dict[str, str]:
-    """Rule name -> pandera's message, for each rule that failed."""
+    """Rule name -> pandera's name for the failed check, for each rule that failed."""
     from pandera.errors import SchemaErrors
 
     try:
         pandas_schema(rules).validate(frame, lazy=True)
     except SchemaErrors as errors:
-        return _by_rule(
-            rules, [(getattr(error.check, "name", None), str(error)) for error in errors.schema_errors]
-        )
+        return _by_rule(rules, errors.failure_cases["check"].unique())
     return {}
 
 
@@ -144,25 +145,22 @@ def _pyspark_failures(frame: Any, rules: list[CompiledRule], tally: SparkTally) 
     # pandera's PySpark backend checks only the schema unless told to look at the data
     with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
         validated = pyspark_schema(rules, tally).validate(frame, lazy=True)
-    reported = []
-    for category in validated.pandera.errors.values():
-        for errors in category.values():
-            reported += [
-                (str(error.get("check", "")).split(": ", 1)[0], str(error.get("check"))) for error in errors
-            ]
+    # it keeps no failure cases: its errors, by category and reason, name each failed check
+    reported = [
+        error.get("check")
+        for category in validated.pandera.errors.values()
+        for errors in category.values()
+        for error in errors
+    ]
     return _by_rule(rules, reported)
 
 
-def _by_rule(rules: list[CompiledRule], reported: list[tuple[str | None, str]]) -> dict[str, str]:
-    """Rule name -> first line of pandera's message. A rule's check carries the rule's name;
-    schema-level errors (a missing column) surface through the checks of the rules that read it."""
-    names = {rule.name for rule in rules}
-    failures: dict[str, str] = {}
-    for check, text in reported:
-        if check in names:
-            # pandas appends the failure cases, which the sample shows better
-            failures.setdefault(check, text.split(" failure cases:")[0].splitlines()[0][:300] if text else "")
-    return failures
+def _by_rule(rules: list[CompiledRule], reported: Iterable[Any]) -> dict[str, str]:
+    """Rule name -> the failed check as pandera reports it. Schema-level failures (a missing column,
+    pandera's `column_in_dataframe`) are no rule's: they surface through the checks of the rules
+    that read the column."""
+    by_check = {_check_error(rule): rule.name for rule in rules}
+    return {by_check[check]: check for check in reported if check in by_check}
 
 
 def _jsonable(value: Any) -> Any:
@@ -197,7 +195,7 @@ def validate_frame(
     """Validate a pandas or Spark frame against every rule at once; one outcome per rule."""
     if not rules:
         return []
-    if _is_spark(native):
+    if is_spark_frame(native):
         tally = SparkTally(rules)
         failures = _pyspark_failures(native, rules, tally)
         counts = tally.counts(native)

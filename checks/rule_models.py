@@ -8,7 +8,18 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from checks.custom import check_reference
 
 Severity = Literal["error", "warn"]
 _CHECK_NAME = re.compile(r"[^A-Za-z0-9_]+")
@@ -168,16 +179,19 @@ class ReferencesRule(_Rule):
 
 
 class CustomRule(_Rule):
-    """A check written in Python and registered by name (see `checks/custom.py`)."""
+    """A check written in Python, named by `package.module:function` (see `checks/custom.py`)."""
 
     rule: Literal["custom"]
-    check: str
+    # checked when the contract loads, without importing the module
+    check: Annotated[str, AfterValidator(check_reference)] = Field(
+        description="`package.module:function` returning a Narwhals expression true for passing rows"
+    )
     columns: list[str] = Field(default_factory=list, description="columns the check reads (shown in samples)")
     options: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def check_name(self) -> str:
-        return self.name or _CHECK_NAME.sub("_", self.check)
+        return self.name or self.check.partition(":")[2]
 
     @property
     def columns_checked(self) -> list[str]:

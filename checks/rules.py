@@ -162,7 +162,7 @@ def compile_rule(
         keys = _reference_keys(read_reference(rule.table, rule.target_columns), rule.target_columns)
         details = {"reference_table": rule.table, "reference_keys": len(keys)}
     if isinstance(rule, CustomRule):
-        custom.resolve(rule.check)  # an unknown name fails now, not in the middle of a validation
+        custom.resolve(rule.check)  # imported now, so a broken module fails before the validation
     # Expressions are built per use: a Narwhals expression is cheap and holds no frame.
     passes = functools.partial(_passing_rows, rule, keys)
     return CompiledRule(**base, passes=passes, details=details)

@@ -3,7 +3,8 @@
 pyiceberg already retries a commit that lost a race (`commit.retry.*` table properties), but it
 gives up after its own budget, it does not retry a transaction that a concurrent overwrite made
 invalid (ValidationException), and it knows nothing of SQLite's "database is locked" or S3
-throttling. This module wraps `commits.commit` in a second, slower loop that re-reads the table and
+throttling. This module wraps `commits.commit` in a second, slower loop (tenacity's, as pyiceberg's
+own is; which failures are transient is ours to say, `is_transient`) that re-reads the table and
 plans the whole write again, which is safe because every write mode converges:
 
 - overwrite replaces the window with the same rows whatever happened in between;
@@ -17,15 +18,14 @@ land, the maintenance job's orphan-file removal deletes them once they are older
 """
 
 import logging
-import random
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException, CommitStateUnknownException, ValidationException
 from pyiceberg.table import Table
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from io_managers.commit import CommitResult, WriteRequest, commit
 from io_managers.empty_input import empty_input_outcome
@@ -72,10 +72,18 @@ class RetrySettings:
             max_wait_s=max(0, int(properties.get(MAX_WAIT_PROPERTY, default.max_wait_s * 1000))) / 1000,
         )
 
+    @property
+    def wait(self) -> wait_random_exponential:
+        # Full jitter (a wait drawn from 0 up to the exponential bound) spreads writers that failed
+        # together so they do not collide again.
+        return wait_random_exponential(multiplier=self.min_wait_s, max=self.max_wait_s)
+
     def waits(self) -> Iterator[float]:
-        for attempt in range(self.attempts - 1):
-            # full jitter spreads writers that failed together so they do not collide again
-            yield random.uniform(0, min(self.max_wait_s, self.min_wait_s * 2**attempt))
+        """The waits one write may draw, after each failed attempt but the last."""
+        for attempt in range(1, self.attempts):
+            state = RetryCallState(None, None, (), {})
+            state.attempt_number = attempt
+            yield self.wait(state)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -97,30 +105,37 @@ def is_transient(error: BaseException) -> bool:
 
 def retry_transient(operation: Callable[[int], T], settings: RetrySettings, what: str) -> T:
     """Run `operation(attempt)` until it succeeds, a permanent error occurs, or attempts run out."""
-    waits = settings.waits()
-    for attempt in range(1, settings.attempts + 1):
-        try:
-            return operation(attempt)
-        except Exception as error:
-            if not is_transient(error):
-                raise
-            if attempt == settings.attempts:
-                raise CommitRetriesExhausted(
-                    f"{what}: gave up after {attempt} attempts of transient failures; last: "
-                    f"{type(error).__name__}: {error}. Nothing of this write is visible; re-run it."
-                ) from error
-            wait = next(waits)
-            logger.warning(
-                "%s: attempt %s/%s failed (%s: %s), retrying in %.2f s",
-                what,
-                attempt,
-                settings.attempts,
-                type(error).__name__,
-                error,
-                wait,
-            )
-            time.sleep(wait)
-    raise AssertionError("unreachable: the loop returns or raises")
+
+    def log_retry(state: RetryCallState) -> None:
+        error = state.outcome.exception()
+        logger.warning(
+            "%s: attempt %s/%s failed (%s: %s), retrying in %.2f s",
+            what,
+            state.attempt_number,
+            settings.attempts,
+            type(error).__name__,
+            error,
+            state.upcoming_sleep,
+        )
+
+    def give_up(state: RetryCallState) -> NoReturn:
+        error = state.outcome.exception()
+        raise CommitRetriesExhausted(
+            f"{what}: gave up after {state.attempt_number} attempts of transient failures; last: "
+            f"{type(error).__name__}: {error}. Nothing of this write is visible; re-run it."
+        ) from error
+
+    # A permanent error is not retried: tenacity raises it as it was.
+    for attempt in Retrying(
+        stop=stop_after_attempt(settings.attempts),
+        wait=settings.wait,
+        retry=retry_if_exception(is_transient),
+        before_sleep=log_retry,
+        retry_error_callback=give_up,
+    ):
+        with attempt:
+            return operation(attempt.retry_state.attempt_number)
+    raise AssertionError("unreachable: an attempt returns or the loop raises")
 
 
 def retry_commit(

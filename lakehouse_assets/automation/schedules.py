@@ -16,11 +16,18 @@ The partition is computed from the tick's *local* date, never from UTC arithmeti
 import datetime as dt
 import os
 import zoneinfo
+from typing import Protocol
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from lakehouse_assets.automation.jobs import daily_tables_job
+
+
+class Job(Protocol):
+    """A `dg.JobDefinition`, or a job from `dg.define_asset_job` (whose class Dagster keeps private)."""
+
+    @property
+    def name(self) -> str: ...
 
 
 def _local_time(value: str) -> dt.time:
@@ -37,7 +44,7 @@ def target_partition(scheduled_at: dt.datetime, timezone: str, lag_days: int) ->
 
 
 def build_daily_schedule(
-    job: dg.JobDefinition | UnresolvedAssetJobDefinition,
+    job: Job,
     *,
     timezone: str = "UTC",
     at: dt.time = dt.time(2, 0),

@@ -14,8 +14,11 @@ DEFAULT_SPARK_THRESHOLD_BYTES = 128 * 1024 * 1024
 
 
 def is_spark_frame(obj: object) -> bool:
-    # By module name, so that checking never imports pyspark.
-    return type(obj).__module__.startswith("pyspark.sql")
+    """A PySpark DataFrame, classic or Spark Connect; asking never imports pyspark."""
+    # narwhals here, not at the top: loading the definitions imports none of the data stack
+    from narwhals.dependencies import is_pyspark_connect_dataframe, is_pyspark_dataframe
+
+    return is_pyspark_dataframe(obj) or is_pyspark_connect_dataframe(obj)
 
 
 class ComputeResource(dg.ConfigurableResource):

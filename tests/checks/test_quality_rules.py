@@ -6,21 +6,21 @@ the same whichever engine ran pandera.
 """
 
 import datetime as dt
+import sys
 
 import dagster as dg
 import narwhals as nw
 import pandas as pd
 import pyarrow as pa
 import pytest
+from pydantic import ValidationError
 
 from checks.asset_checks import evaluate_rules, rule_check_specs
-from checks.custom import UnknownCustomCheckError, custom_check
 from checks.pandera_schemas import validate_frame
 from checks.rule_models import Quality
 from checks.rules import compile_rule
 
 
-@custom_check("test_small_ids")
 def small_ids() -> nw.Expr:
     return nw.col("id") < 100
 
@@ -67,11 +67,17 @@ RULES = Quality.model_validate(
             {
                 "rule": "custom",
                 "name": "amount_needs_carrier",
-                "check": "implies_present",
+                "check": "checks.custom_checks:implies_present",
                 "columns": ["amount", "carrier"],
                 "options": {"when": "amount", "then": ["carrier"]},
             },
-            {"rule": "custom", "check": "test_small_ids", "columns": ["id"], "severity": "warn"},
+            {
+                "rule": "custom",
+                "name": "test_small_ids",
+                "check": f"{__name__}:small_ids",
+                "columns": ["id"],
+                "severity": "warn",
+            },
         ],
     }
 )
@@ -269,7 +275,27 @@ def test_error_rules_are_blocking_checks_and_warnings_are_not():
     assert specs["references__carrier"].additional_deps[0].asset_key == dg.AssetKey(["staging", "carriers"])
 
 
-def test_unknown_custom_check_fails_when_the_checks_are_built():
-    quality = Quality.model_validate({"rules": [{"rule": "custom", "check": "no_such_check"}]})
-    with pytest.raises(UnknownCustomCheckError, match="no custom check named 'no_such_check'"):
-        rule_check_specs(quality, dg.AssetKey(["staging", "orders"]))
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [
+        ("no_such_check", "expected `package.module:function`"),
+        ("checks.no_such_module:implies_present", "no module named 'checks.no_such_module'"),
+        ("checks.custom_checks:no_such_check", r"defines no function 'no_such_check'; its functions: \["),
+    ],
+)
+def test_unknown_custom_check_fails_when_the_rules_are_validated(check, expected):
+    with pytest.raises(ValidationError, match=expected):
+        Quality.model_validate({"rules": [{"rule": "custom", "check": check}]})
+
+
+def test_a_custom_check_is_found_without_importing_its_module(tmp_path, monkeypatch):
+    """Its module may import the data stack: the code location only reads its source."""
+    (tmp_path / "checks_that_must_not_load.py").write_text(
+        "raise RuntimeError('imported at load')\n\n\ndef positive(column):\n    return column\n"
+    )
+    monkeypatch.syspath_prepend(tmp_path)
+    quality = Quality.model_validate(
+        {"rules": [{"rule": "custom", "check": "checks_that_must_not_load:positive"}]}
+    )
+    assert quality.rules[0].check_name == "positive"
+    assert "checks_that_must_not_load" not in sys.modules

@@ -113,3 +113,19 @@ def test_two_contracts_for_one_table_are_refused(tmp_path):
     write(tmp_path, VALID, "b.yaml")
     with pytest.raises(ContractError, match="two contracts define the table landing.meters"):
         load_contracts(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [
+        ("implies_present", r"expected `package\.module:function`, such as `checks\.custom_checks:"),
+        ("checks.custom_check:implies_present", r"no module named 'checks\.custom_check'"),
+        ("checks.custom_checks:implies_presnt", r"defines no function 'implies_presnt'; its functions: "),
+    ],
+)
+def test_a_custom_check_that_no_module_defines_names_the_file_and_the_field(tmp_path, check, expected):
+    rule = f"quality:\n  rules:\n    - {{rule: custom, check: '{check}', columns: [reading]}}\n"
+    path = write(tmp_path, VALID + rule)
+    with pytest.raises(ContractError, match=rf"quality\.rules\.0\.custom\.check: .*{expected}") as error:
+        load_contract(path)
+    assert str(error.value).startswith(f"{path}: ")
