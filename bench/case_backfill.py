@@ -2,7 +2,7 @@
 
 `ours` runs what a Dagster backfill of the example launches: one run for the reference tables,
 then one run per chunk of days for every daily table (`lakehouse_assets.automation.policies`: up to
-PANDAS_DAYS_PER_RUN partitions per run), each run in a process of its own (as the run launcher
+LAKEHOUSE_PANDAS_DAYS_PER_RUN partitions per run), each run in a process of its own (as the run launcher
 does) against a persistent Dagster instance and a fresh catalog. Its time is the sum of the runs' process wall times.
 `plain pandas` is bench/plain_pandas.py over the same landing files, one process.
 
@@ -26,11 +26,12 @@ YEAR = (dt.date(2013, 1, 1), dt.date(2013, 12, 31))
 
 def chunks(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
     """The runs a Dagster backfill launches under the product's policy: consecutive days, N per run."""
-    from lakehouse_assets.automation.policies import PANDAS_DAYS_PER_RUN
+    from resources.settings import load_settings
 
+    days_per_run = load_settings().pandas_days_per_run
     ranges, first = [], start
     while first <= end:
-        last = min(end, first + dt.timedelta(days=PANDAS_DAYS_PER_RUN - 1))
+        last = min(end, first + dt.timedelta(days=days_per_run - 1))
         ranges.append((first, last))
         first = last + dt.timedelta(days=1)
     return ranges

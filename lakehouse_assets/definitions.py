@@ -32,13 +32,13 @@ def _contract_files() -> tuple[tuple[str, int, int], ...]:
 
 @functools.cache
 def _contracts_and_assets(
-    contract_files: tuple[tuple[str, int, int], ...],
+    contract_files: tuple[tuple[str, int, int], ...], pandas_days_per_run: int
 ) -> tuple[tuple[Contract, ...], tuple[dg.AssetsDefinition, ...]]:
     # Dagster calls `defs()` twice per load of the code location (once to resolve the lazy
     # definitions, once to build the repository); the second call reuses what the first parsed and
-    # built, as long as no contract file changed in between. Settings are read on every call.
+    # built, as long as no contract file and no setting the assets use changed in between.
     contracts = load_contracts(*CONTRACT_DIRS)
-    return tuple(contracts), tuple(build_assets(contracts))
+    return tuple(contracts), tuple(build_assets(contracts, pandas_days_per_run))
 
 
 def build_resources(settings: Settings) -> dict:
@@ -52,14 +52,18 @@ def build_resources(settings: Settings) -> dict:
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    # the one read of the environment; each builder below gets the part it needs
     settings = load_settings()
-    contracts, assets = _contracts_and_assets(_contract_files())
+    contracts, assets = _contracts_and_assets(_contract_files(), settings.pandas_days_per_run)
     # On AWS the arrival sensors start with the deployment; locally they are switched on in the UI.
     arrivals = dg.DefaultSensorStatus.RUNNING if settings.aws else dg.DefaultSensorStatus.STOPPED
     return dg.Definitions(
         assets=assets,
         jobs=[*JOBS, table_maintenance_job],
-        schedules=[*build_schedules(), build_maintenance_schedule()],
+        schedules=[
+            *build_schedules(settings.schedule),
+            build_maintenance_schedule(settings.maintenance, settings.schedule.timezone),
+        ],
         sensors=[*build_arrival_sensors(list(contracts), default_status=arrivals), *RUN_SENSORS],
         resources=build_resources(settings),
         # Steps of one partition are small: one process avoids paying the imports once per step.

@@ -1,15 +1,15 @@
-"""boto3 clients as every AWS-backed resource builds them: default chain, endpoints from the environment.
+"""boto3 clients as every AWS-backed resource builds them: region, credentials and endpoints from
+boto3's default chain (`AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`, the shared
+config, a role), which this module never reads itself.
 
-boto3 itself honours `AWS_ENDPOINT_URL` and the per-service `AWS_ENDPOINT_URL_<SERVICE>` variables;
-pyarrow's S3 filesystem (pyiceberg's FileIO) does not read them all, so `endpoint_url` resolves
-them the same way for the properties pyiceberg takes.
+pyarrow's S3 filesystem (pyiceberg's FileIO) does not resolve endpoints the way boto3 does, so
+`endpoint_url` asks a boto3 client which endpoint it uses, for the properties pyiceberg takes.
 
 boto3 is imported here only, when the first client is built or the region looked up: resources
-that use AWS are defined when the code location loads, which must not import boto3.
+that use AWS are defined when the code location loads, which must not import boto3 locally.
 """
 
 import functools
-import os
 
 # Throttling and transient errors are retried by botocore with exponential backoff and jitter.
 RETRY_MODE = "standard"
@@ -17,10 +17,9 @@ CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 30
 
 
-def endpoint_url(service: str) -> str | None:
-    """The endpoint a boto3 client of `service` would use when one is configured, else None."""
-    specific = os.environ.get(f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}")
-    return specific or os.environ.get("AWS_ENDPOINT_URL") or None
+def endpoint_url(service: str) -> str:
+    """The endpoint a boto3 client of `service` uses: the configured one, else the region's."""
+    return client(service).meta.endpoint_url
 
 
 def region() -> str | None:
@@ -30,7 +29,10 @@ def region() -> str | None:
 
 
 @functools.cache
-def _client(service: str, max_attempts: int, environment: tuple):
+def client(service: str, max_attempts: int = 5):
+    """One client per service and retry budget for the process: building one costs ~0.1 s, and
+    boto3 clients are safe to share between threads. A test that changes the AWS_* variables
+    calls `reset_clients()` so that the next client resolves them again."""
     import boto3
     from botocore.config import Config
 
@@ -42,7 +44,5 @@ def _client(service: str, max_attempts: int, environment: tuple):
     return boto3.session.Session().client(service, config=config)
 
 
-def client(service: str, max_attempts: int = 5):
-    """A cached client; a change of the AWS_* environment (tests, re-configuration) builds a new one."""
-    environment = tuple(sorted((key, value) for key, value in os.environ.items() if key.startswith("AWS_")))
-    return _client(service, max_attempts, environment)
+def reset_clients() -> None:
+    client.cache_clear()

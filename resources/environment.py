@@ -1,7 +1,5 @@
 """The resources of one environment: the same keys everywhere, only the classes' arguments differ."""
 
-import dagster as dg
-
 from resources.catalog.resource import IcebergCatalogResource
 from resources.landing.local import LandingStorage, LocalLandingStorage
 from resources.landing.s3 import S3LandingStorage
@@ -10,6 +8,10 @@ from resources.notifications.notifier import Notifier, OutboxNotifier, SesNotifi
 from resources.settings import Settings
 from resources.spark.compute import ComputeResource
 from resources.spark.session import SparkResource
+
+# locally e-mails go to the outbox directory, so the addresses only label them
+LOCAL_SENDER = "lakehouse@localhost"
+LOCAL_RECIPIENTS = ("data-team@localhost",)
 
 
 def resources_for(settings: Settings) -> dict:
@@ -22,26 +24,25 @@ def resources_for(settings: Settings) -> dict:
         )
         notifier: Notifier = OutboxNotifier(
             environment=settings.deployment,
-            sender=settings.notify_from,
-            recipients=list(settings.notify_to),
+            sender=LOCAL_SENDER,
+            recipients=list(LOCAL_RECIPIENTS),
             directory=str(settings.outbox_dir),
         )
     else:
         aws = settings.aws
         catalog = IcebergCatalogResource.glue(aws.warehouse_uri, aws.glue_database_prefix, aws.file_io)
-        # read from the environment when the resource is initialised (Dagster shows the variable's name)
-        landing = S3LandingStorage(uri=dg.EnvVar("LAKEHOUSE_LANDING_URI"))
+        landing = S3LandingStorage(uri=aws.landing_uri)
         metrics = CloudWatchMetrics(environment=settings.deployment, namespace=aws.metrics_namespace)
         notifier = SesNotifier(
             environment=settings.deployment,
-            sender=dg.EnvVar("LAKEHOUSE_NOTIFY_FROM"),
+            sender=aws.notify_from,
             recipients=list(aws.notify_to),
             ledger_uri=aws.notify_ledger_uri,
         )
     spark = SparkResource(
-        master=settings.spark_master, remote=settings.spark_remote, conf=settings.spark_conf
+        master=settings.spark.master, remote=settings.spark.remote, conf=settings.spark.conf
     )
-    compute = ComputeResource(spark=spark, spark_threshold_bytes=settings.spark_threshold_bytes)
+    compute = ComputeResource(spark=spark, spark_threshold_bytes=settings.spark.threshold_bytes)
     return {
         "catalog": catalog,
         "compute": compute,

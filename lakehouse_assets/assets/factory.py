@@ -41,6 +41,7 @@ from lakehouse_assets.contracts.contract import (
 )
 from resources.catalog.resource import IcebergCatalogResource
 from resources.landing.local import LandingStorage
+from resources.settings import DEFAULT_PANDAS_DAYS_PER_RUN
 from resources.spark.compute import ComputeResource
 
 LAYER_ROLES = {
@@ -67,8 +68,8 @@ def partitions_for(partitioning: Partitioning | None) -> dg.DailyPartitionsDefin
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 
-def _backfill_policy(contract: Contract) -> dg.BackfillPolicy | None:
-    return backfill_policy_for(contract.partitioning is not None, contract.engine)
+def _backfill_policy(contract: Contract, pandas_days_per_run: int) -> dg.BackfillPolicy | None:
+    return backfill_policy_for(contract.partitioning is not None, contract.engine, pandas_days_per_run)
 
 
 def _column_schema(columns: list[tuple[str, str, str]]) -> dg.TableSchema:
@@ -142,7 +143,9 @@ def _spec_kwargs(contract: Contract, layer: str) -> dict:
     }
 
 
-def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
+def build_landing_asset(
+    contract: DatasetContract, pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN
+) -> dg.AssetsDefinition:
     columns = [(c.name, "string", c.description) for c in contract.columns] + _lineage_columns()
     if contract.source.file_checks.policy == "quarantine_rows":
         columns.append((ROW_ERROR, "string", ROW_ERROR_DESCRIPTION))
@@ -157,7 +160,7 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         key=["landing", contract.name],
         description=_description(contract, "landing"),
         partitions_def=partitions_for(contract.partitioning),
-        backfill_policy=_backfill_policy(contract),
+        backfill_policy=_backfill_policy(contract, pandas_days_per_run),
         pool=table_pool("landing", contract.name),
         metadata=_table_metadata(spec, columns) | {"source_glob": contract.source.glob},
         **_spec_kwargs(contract, "landing"),
@@ -174,7 +177,9 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     return landing_table
 
 
-def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
+def build_raw_asset(
+    contract: DatasetContract, pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN
+) -> dg.AssetsDefinition:
     raw_key = dg.AssetKey(["raw", contract.name])
     landing_key = dg.AssetKey(["landing", contract.name])
     partition_column = FILE_DATE if contract.partitioning else None
@@ -216,7 +221,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         },
         ins={"landing": _input(landing_key, spec)},
         partitions_def=partitions_for(contract.partitioning),
-        backfill_policy=_backfill_policy(contract),
+        backfill_policy=_backfill_policy(contract, pandas_days_per_run),
         pool=table_pool("raw", contract.name),
         check_specs=[
             dg.AssetCheckSpec(
@@ -236,7 +241,9 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     return raw_tables
 
 
-def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
+def build_staging_asset(
+    contract: DatasetContract, pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN
+) -> dg.AssetsDefinition:
     partitioning = contract.partitioning
     documented = {c.name: c.description for c in contract.columns}
     columns = [(name, "", documented.get(name, "")) for name in contract.staged_columns()]
@@ -258,7 +265,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         description=_description(contract, "staging"),
         ins={"raw": _input(raw_key, spec)},
         partitions_def=partitions_for(partitioning),
-        backfill_policy=_backfill_policy(contract),
+        backfill_policy=_backfill_policy(contract, pandas_days_per_run),
         pool=table_pool("staging", contract.name),
         metadata=_table_metadata(spec, columns + _lineage_columns()),
         check_specs=[
@@ -285,7 +292,9 @@ def _check_function_module(reference: str) -> None:
         raise ModuleNotFoundError(f"No module named {module_name!r}", name=module_name)
 
 
-def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
+def build_model_asset(
+    contract: ModelContract, pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN
+) -> dg.AssetsDefinition:
     partitioning = contract.partitioning
     if contract.function:
         _check_function_module(contract.function)
@@ -324,7 +333,7 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
         ins=ins,
         automation_condition=follow_inputs(),
         partitions_def=partitions_for(partitioning),
-        backfill_policy=_backfill_policy(contract),
+        backfill_policy=_backfill_policy(contract, pandas_days_per_run),
         pool=table_pool(contract.layer, contract.name),
         metadata=_table_metadata(
             spec, [(column.name, "", column.description) for column in contract.columns]
@@ -343,15 +352,17 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
     return model_table
 
 
-def build_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
+def build_assets(
+    contracts: list[Contract], pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN
+) -> list[dg.AssetsDefinition]:
     assets = []
     for contract in contracts:
         if isinstance(contract, DatasetContract):
             assets += [
-                build_landing_asset(contract),
-                build_raw_asset(contract),
-                build_staging_asset(contract),
+                build_landing_asset(contract, pandas_days_per_run),
+                build_raw_asset(contract, pandas_days_per_run),
+                build_staging_asset(contract, pandas_days_per_run),
             ]
         else:
-            assets.append(build_model_asset(contract))
+            assets.append(build_model_asset(contract, pandas_days_per_run))
     return assets

@@ -5,11 +5,11 @@ It runs on its own schedule (daily at `LAKEHOUSE_MAINTENANCE_TIME`, default 04:0
 """
 
 import datetime as dt
-import os
 
 import dagster as dg
 
 from resources.catalog.resource import IcebergCatalogResource
+from resources.settings import MaintenanceSettings
 
 LAYERS = ("landing", "raw", "staging", "common", "output")
 # Below this an orphan may be a file a running writer has not committed yet.
@@ -90,16 +90,12 @@ def table_maintenance_job():
     maintain_tables()
 
 
-def _maintenance_time() -> dt.time:
-    return dt.time.fromisoformat(os.environ.get("LAKEHOUSE_MAINTENANCE_TIME", "04:00"))
-
-
-def build_maintenance_schedule() -> dg.ScheduleDefinition:
-    at = _maintenance_time()
+def build_maintenance_schedule(maintenance: MaintenanceSettings, timezone: str) -> dg.ScheduleDefinition:
+    at = maintenance.time
     return dg.ScheduleDefinition(
         name="table_maintenance_daily",
         job=table_maintenance_job,
         cron_schedule=f"{at.minute} {at.hour} * * *",
-        execution_timezone=os.environ.get("LAKEHOUSE_SCHEDULE_TIMEZONE", "UTC"),
+        execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )

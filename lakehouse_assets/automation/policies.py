@@ -5,25 +5,25 @@ the blast radius of a bad day as much as the speed: a range in one run is all-or
 runs commit independently and a failed one is re-run on its own.
 """
 
-import os
-
 import dagster as dg
 
-# A run's fixed cost (process start, code location load, Dagster's step events) is paid per run,
-# so a month per run makes a year's backfill 12 runs instead of 52 weekly ones. Memory stays
-# bounded regardless: a window whose data outgrows the Spark threshold is read on Spark.
-PANDAS_DAYS_PER_RUN = int(os.environ.get("LAKEHOUSE_PANDAS_DAYS_PER_RUN", "31"))
+from resources.settings import DEFAULT_PANDAS_DAYS_PER_RUN
+
 SINGLE_RUN_ENGINES = frozenset({"spark"})
 
 
-def backfill_policy_for(partitioned: bool, engine: str = "auto") -> dg.BackfillPolicy | None:
+def backfill_policy_for(
+    partitioned: bool, engine: str = "auto", pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN
+) -> dg.BackfillPolicy | None:
     """A contract pinned to Spark takes any range in one run; pandas, and `auto` (which may fall
-    back to pandas), take ranges up to PANDAS_DAYS_PER_RUN days per run."""
+    back to pandas), take ranges up to `pandas_days_per_run` days per run
+    (`LAKEHOUSE_PANDAS_DAYS_PER_RUN`). Memory stays bounded regardless: a window whose data
+    outgrows the Spark threshold is read on Spark."""
     if not partitioned:
         return None
     if engine in SINGLE_RUN_ENGINES:
         return dg.BackfillPolicy.single_run()
-    return dg.BackfillPolicy.multi_run(max_partitions_per_run=PANDAS_DAYS_PER_RUN)
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=pandas_days_per_run)
 
 
 def table_pool(layer: str, name: str) -> str:

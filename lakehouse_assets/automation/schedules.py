@@ -1,6 +1,7 @@
 """Daily schedules for the partitioned jobs: one run per tick, for the day that has just closed.
 
-The time zone, the time of day and the lag are configuration:
+The time zone, the time of day and the lag are configuration (`ScheduleSettings`, read once by
+`resources.settings`):
 
 - `LAKEHOUSE_SCHEDULE_TIMEZONE` (default `UTC`): an IANA name such as `America/New_York`. Ticks
   follow the wall clock there, so across a DST change the run still starts at the same local time
@@ -14,13 +15,13 @@ The partition is computed from the tick's *local* date, never from UTC arithmeti
 """
 
 import datetime as dt
-import os
 import zoneinfo
 from typing import Protocol
 
 import dagster as dg
 
 from lakehouse_assets.automation.jobs import daily_tables_job
+from resources.settings import ScheduleSettings
 
 
 class Job(Protocol):
@@ -28,13 +29,6 @@ class Job(Protocol):
 
     @property
     def name(self) -> str: ...
-
-
-def _local_time(value: str) -> dt.time:
-    try:
-        return dt.time.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"LAKEHOUSE_SCHEDULE_TIME={value!r} is not a time like 02:00") from None
 
 
 def target_partition(scheduled_at: dt.datetime, timezone: str, lag_days: int) -> str:
@@ -77,12 +71,9 @@ def build_daily_schedule(
     return daily_schedule
 
 
-def build_schedules() -> list[dg.ScheduleDefinition]:
+def build_schedules(schedule: ScheduleSettings) -> list[dg.ScheduleDefinition]:
     return [
         build_daily_schedule(
-            daily_tables_job,
-            timezone=os.environ.get("LAKEHOUSE_SCHEDULE_TIMEZONE", "UTC"),
-            at=_local_time(os.environ.get("LAKEHOUSE_SCHEDULE_TIME", "02:00")),
-            lag_days=int(os.environ.get("LAKEHOUSE_SCHEDULE_LAG_DAYS", "1")),
+            daily_tables_job, timezone=schedule.timezone, at=schedule.time, lag_days=schedule.lag_days
         )
     ]

@@ -66,17 +66,16 @@ class IcebergCatalogResource(dg.ConfigurableResource):
     @classmethod
     def glue(cls, warehouse: str, database_prefix: str, file_io: str) -> "IcebergCatalogResource":
         """The Glue Data Catalog, a database per layer named with the environment's prefix, the
-        warehouse on S3. Region, credentials and endpoints come from the environment: boto3 (Glue)
-        reads the endpoint variables itself; pyarrow's S3 filesystem is handed them, and the region,
-        which it would otherwise look up on the real S3."""
+        warehouse on S3. Region, credentials and endpoints come from boto3's default chain: Glue is
+        a boto3 client; pyarrow's S3 filesystem is handed the S3 endpoint boto3 resolves, and the
+        region, which it would otherwise look up on the real S3."""
         properties = {
             PY_CATALOG_IMPL: GLUE_CATALOG,
             DATABASE_PREFIX: database_prefix,
             "warehouse": warehouse,
             "py-io-impl": file_io,
         }
-        if s3_endpoint := endpoint_url("s3"):
-            properties["s3.endpoint"] = s3_endpoint
+        properties["s3.endpoint"] = endpoint_url("s3")
         if region_name := region():
             properties["s3.region"] = region_name
             properties["glue.region"] = region_name

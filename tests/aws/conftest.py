@@ -15,6 +15,7 @@ import dagster as dg
 import pytest
 from moto.server import ThreadedMotoServer
 
+from resources.aws import reset_clients
 from resources.settings import Settings, load_settings
 
 REGION = "eu-west-1"
@@ -72,6 +73,8 @@ def configure_aws(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str, tmp_path:
     }
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
+    # clients are built once per process; this test's must find this test's variables
+    reset_clients()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from resources.aws import reset_clients
 from resources.metrics import MAX_DATUMS_PER_CALL, CloudWatchMetrics, Metric
 from resources.notifications.notifier import SesNotifier
 from tests.aws.conftest import (
@@ -90,6 +91,7 @@ def test_metrics_are_published_in_batches_within_the_api_limit(buckets):
 def test_an_unreachable_cloudwatch_is_logged_not_raised(buckets, monkeypatch, caplog):
     # the per-service variable wins over AWS_ENDPOINT_URL for CloudWatch only
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", f"http://127.0.0.1:{closed_port()}")
+    reset_clients()
     started = time.monotonic()
     published = CloudWatchMetrics(environment="dev", max_attempts=2).publish([Metric("RowsWritten", 3)])
     assert published == 0
