@@ -2,6 +2,8 @@
 
 # Definition metadata keys the asset factory sets and the IO manager reads.
 PARTITION_COLUMN = "lakehouse/partition_column"
+# `hour` or `month`: the Iceberg transform of a table created for the asset; absent means `day`.
+PARTITION_GRANULARITY = "lakehouse/partition_granularity"
 WRITE_MODE = "lakehouse/write_mode"
 PRIMARY_KEY = "lakehouse/primary_key"
 TABLE_PROPERTIES = "lakehouse/table_properties"

@@ -15,7 +15,13 @@ from io_managers.commit import CommitResult, WriteRequest, count_rows
 from io_managers.retries import commit_with_retries, retry_commit
 from io_managers.schema import create_table_if_missing, normalise_arrow
 from io_managers.slices import TableSlice
-from io_managers.table_spec import PARTITION_COLUMN, PRIMARY_KEY, TABLE_PROPERTIES, WRITE_MODE
+from io_managers.table_spec import (
+    PARTITION_COLUMN,
+    PARTITION_GRANULARITY,
+    PRIMARY_KEY,
+    TABLE_PROPERTIES,
+    WRITE_MODE,
+)
 from resources.catalog.resource import IcebergCatalogResource
 from resources.spark.compute import is_spark_frame
 
@@ -86,7 +92,9 @@ def write_output(context: dg.OutputContext, obj: object, catalog: IcebergCatalog
         data = to_arrow(obj)
         schema = data.schema
     identifier = catalog.identifier(context.asset_key)
-    table = create_table_if_missing(catalog.load(), identifier, schema, partition_column)
+    table = create_table_if_missing(
+        catalog.load(), identifier, schema, partition_column, metadata.get(PARTITION_GRANULARITY, "day")
+    )
     run = context.step_context.dagster_run
     request = WriteRequest(
         mode=metadata.get(WRITE_MODE, "overwrite"),

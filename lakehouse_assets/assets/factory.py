@@ -21,6 +21,7 @@ from checks.audits import LANDING_AUDIT, MODEL_AUDIT, STAGING_AUDIT
 from io_managers.table_spec import (
     ENGINE,
     PARTITION_COLUMN,
+    PARTITION_GRANULARITY,
     PRIMARY_KEY,
     SPARK_THRESHOLD,
     TABLE_PROPERTIES,
@@ -30,12 +31,12 @@ from lakehouse_assets.automation.conditions import follow_inputs
 from lakehouse_assets.automation.policies import backfill_policy_for, table_pool
 from lakehouse_assets.contracts.columns import (
     FILE_DATE,
-    LINEAGE_COLUMN_TYPES,
     LINEAGE_COLUMNS,
-    LINEAGE_DESCRIPTIONS,
     REJECT_DESCRIPTIONS,
     ROW_ERROR,
     ROW_ERROR_DESCRIPTION,
+    lineage_column_types,
+    lineage_descriptions,
     type_label,
 )
 from lakehouse_assets.contracts.contract import (
@@ -44,6 +45,7 @@ from lakehouse_assets.contracts.contract import (
     DatasetContract,
     ModelContract,
     Partitioning,
+    resolve_partitions,
 )
 from resources.catalog.resource import IcebergCatalogResource
 from resources.landing.local import LandingStorage
@@ -58,15 +60,29 @@ LAYER_ROLES = {
 }
 
 
+_PARTITIONS_DEFINITIONS = {
+    "hour": dg.HourlyPartitionsDefinition,
+    "day": dg.DailyPartitionsDefinition,
+    "month": dg.MonthlyPartitionsDefinition,
+}
+TAG_VALUES = {"hour": "hourly", "day": "daily", "month": "monthly"}
+
+
 @functools.cache
-def daily_partitions(start: dt.date, end: dt.date | None) -> dg.DailyPartitionsDefinition:
-    return dg.DailyPartitionsDefinition(
-        start_date=start.isoformat(), end_date=end.isoformat() if end else None
+def time_partitions(
+    granularity: str, start: dt.date, end: dt.date | None, timezone: str
+) -> dg.TimeWindowPartitionsDefinition:
+    """One definition per (granularity, start, end, time zone): tables equal in it share partition keys."""
+    midnight = dt.time()
+    return _PARTITIONS_DEFINITIONS[granularity](
+        start_date=dt.datetime.combine(start, midnight),
+        end_date=dt.datetime.combine(end, midnight) if end else None,
+        timezone=timezone,
     )
 
 
-def partitions_for(partitioning: Partitioning | None) -> dg.DailyPartitionsDefinition | None:
-    return daily_partitions(partitioning.start, partitioning.end) if partitioning else None
+def partitions_for(partitioning: Partitioning | None) -> dg.TimeWindowPartitionsDefinition | None:
+    return time_partitions(*partitioning.definition) if partitioning else None
 
 
 # Dagster marks backfill policies beta; we rely on them knowingly, so loading stays quiet.
@@ -74,7 +90,9 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 
 
 def _backfill_policy(contract: Contract) -> dg.BackfillPolicy | None:
-    return backfill_policy_for(contract.partitioning is not None, contract.engine)
+    partitioning = contract.partitioning
+    granularity = partitioning.granularity if partitioning else "day"
+    return backfill_policy_for(partitioning is not None, contract.engine, granularity)
 
 
 def _column_schema(columns: list[tuple[str, str, str]]) -> dg.TableSchema:
@@ -83,10 +101,10 @@ def _column_schema(columns: list[tuple[str, str, str]]) -> dg.TableSchema:
     )
 
 
-def _lineage_columns() -> list[tuple[str, str, str]]:
-    return [
-        (name, type_label(LINEAGE_COLUMN_TYPES[name]), LINEAGE_DESCRIPTIONS[name]) for name in LINEAGE_COLUMNS
-    ]
+def _lineage_columns(contract: Contract) -> list[tuple[str, str, str]]:
+    types = lineage_column_types(contract.partitioning)
+    descriptions = lineage_descriptions(contract.partitioning)
+    return [(name, type_label(types[name]), descriptions[name]) for name in LINEAGE_COLUMNS]
 
 
 def _table_metadata(
@@ -98,8 +116,13 @@ def _table_metadata(
     columns: list[tuple[str, str, str]],
     primary_key: list[str] | None = None,
 ) -> dict:
+    partitioning = contract.partitioning
     metadata = {
         PARTITION_COLUMN: partition_column,
+        # absent for days, the transform of every table made before hours and months
+        PARTITION_GRANULARITY: partitioning.granularity
+        if partition_column and partitioning.granularity != "day"
+        else None,
         WRITE_MODE: write_mode,
         PRIMARY_KEY: primary_key or [],
         TABLE_PROPERTIES: {
@@ -140,12 +163,17 @@ def _spec_kwargs(contract: Contract, layer: str) -> dict:
         "owners": contract.owners,
         "kinds": {"iceberg", *_engines(contract)},
         # tags make command-line selections simple: `--select 'tag:partitioning=daily'`
-        "tags": {"layer": layer, "partitioning": "daily" if contract.partitioning else "none"},
+        "tags": {
+            "layer": layer,
+            "partitioning": TAG_VALUES[contract.partitioning.granularity]
+            if contract.partitioning
+            else "none",
+        },
     }
 
 
 def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
-    columns = [(c.name, "string", c.description) for c in contract.columns] + _lineage_columns()
+    columns = [(c.name, "string", c.description) for c in contract.columns] + _lineage_columns(contract)
     if contract.source.file_checks.policy == "quarantine_rows":
         columns.append((ROW_ERROR, "string", ROW_ERROR_DESCRIPTION))
     metadata = _table_metadata(
@@ -193,7 +221,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                     "raw",
                     partition_column=partition_column,
                     write_mode=contract.write_modes.raw,
-                    columns=typed_columns + _lineage_columns(),
+                    columns=typed_columns + _lineage_columns(contract),
                 ),
                 **_spec_kwargs(contract, "raw"),
             ),
@@ -208,7 +236,7 @@ def build_raw_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                     "raw",
                     partition_column=partition_column,
                     write_mode="overwrite",
-                    columns=string_columns + _lineage_columns() + reject_columns,
+                    columns=string_columns + _lineage_columns(contract) + reject_columns,
                 ),
                 **_spec_kwargs(contract, "raw"),
             ),
@@ -255,7 +283,7 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
             "staging",
             partition_column=partitioning.column if partitioning else None,
             write_mode=contract.write_modes.staging,
-            columns=columns + _lineage_columns(),
+            columns=columns + _lineage_columns(contract),
             primary_key=contract.primary_key,
         ),
         check_specs=[
@@ -339,7 +367,8 @@ def build_model_asset(contract: ModelContract) -> dg.AssetsDefinition:
 
 def build_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
     assets = []
-    for contract in contracts:
+    # (models take their partitions from their inputs; contracts from `load_contracts` already do)
+    for contract in resolve_partitions(list(contracts)):
         if isinstance(contract, DatasetContract):
             assets += [
                 build_landing_asset(contract),

@@ -14,16 +14,28 @@ import dagster as dg
 # bounded regardless: a window whose data outgrows the Spark threshold is read on Spark.
 PANDAS_DAYS_PER_RUN = int(os.environ.get("LAKEHOUSE_PANDAS_DAYS_PER_RUN", "31"))
 SINGLE_RUN_ENGINES = frozenset({"spark"})
+_DAYS_PER_MONTH = 30.44
 
 
-def backfill_policy_for(partitioned: bool, engine: str = "auto") -> dg.BackfillPolicy | None:
+def pandas_partitions_per_run(granularity: str = "day", days: int = PANDAS_DAYS_PER_RUN) -> int:
+    """As many partitions as cover `days` (744 hours, 31 days, 1 month by default), at least one."""
+    if granularity == "hour":
+        return days * 24
+    if granularity == "month":
+        return max(1, round(days / _DAYS_PER_MONTH))
+    return days
+
+
+def backfill_policy_for(
+    partitioned: bool, engine: str = "auto", granularity: str = "day"
+) -> dg.BackfillPolicy | None:
     """A contract pinned to Spark takes any range in one run; pandas, and `auto` (which may fall
-    back to pandas), take ranges up to PANDAS_DAYS_PER_RUN days per run."""
+    back to pandas), take ranges up to PANDAS_DAYS_PER_RUN days' worth of partitions per run."""
     if not partitioned:
         return None
     if engine in SINGLE_RUN_ENGINES:
         return dg.BackfillPolicy.single_run()
-    return dg.BackfillPolicy.multi_run(max_partitions_per_run=PANDAS_DAYS_PER_RUN)
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=pandas_partitions_per_run(granularity))
 
 
 def table_pool(layer: str, name: str) -> str:
