@@ -26,6 +26,7 @@ from io_managers.commit import (
     skip_repeated_append,
     slice_scan,
 )
+from io_managers.empty_input import empty_input_outcome
 from io_managers.slices import PartitionWindowError, TableSlice
 
 PARTITION_DIRECTORY_COLUMN = "__lakehouse_partition"
@@ -193,6 +194,9 @@ def commit_spark(table: Table, frame, request: WriteRequest) -> CommitResult:
 
 def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPlan) -> CommitResult:
     rows = _count_checking_window(frame, request.slice, plan.partition_type)
+    # no rows: the same stated outcome per write mode as on the Arrow path (no commit for an upsert)
+    if rows == 0 and (skipped := empty_input_outcome(request, pa.table({}), table.properties)):
+        return skipped
     to_write, replaced = frame, 0
     if request.mode == "upsert":
         existing = read_slice(frame.sparkSession, table, request.slice)

@@ -21,7 +21,9 @@ def dated_table() -> None:
     """A stand-in for the dated tables, with partitions through 2024."""
 
 
-daily_tables_job = dg.define_asset_job("daily_tables", selection=dg.AssetSelection.tag("partitioning", "daily"))
+daily_tables_job = dg.define_asset_job(
+    "daily_tables", selection=dg.AssetSelection.tag("partitioning", "daily")
+)
 
 
 def _repository(schedule: dg.ScheduleDefinition):

@@ -268,3 +268,39 @@ def test_deduplication_keeps_the_same_row_on_both_engines_with_nulls_and_ties():
     kept_pandas = sorted(on_pandas.select("key", "_source_file", "_source_line").rows())
     kept_spark = sorted(on_spark.select("key", "_source_file", "_source_line").collect().rows())
     assert kept_pandas == kept_spark == [("a", "f1", 3), ("b", "f2", 2), ("c", "f1", 7), ("d", "f1", 9)]
+
+
+def test_a_partition_whose_rows_all_fail_typing_goes_whole_to_the_rejects_on_both_engines(homes):
+    # every row fails: a bad amount, a bad time, a missing required value
+    files = {
+        "events/events_2024-03-10.csv": (
+            "d,m,y,amount,event_id,account,happened_at,local_time,price,email\n"
+            "10,3,2024,1x,e5,0042,2024-03-10T06:59:59Z,,0.10,\n"
+            "10,3,2024,2,e6,0042,yesterday,,0.20,\n"
+            "10,3,2024,3,e7,0042,,,0.30,\n"
+        ),
+    }
+    assets = build_assets([EVENTS])
+    for home, threshold, engine in ((homes[0], 1 << 40, "pandas"), (homes[1], 0, "spark")):
+        for key, text in files.items():
+            (home / "landing" / key).parent.mkdir(parents=True, exist_ok=True)
+            (home / "landing" / key).write_text(text)
+        resources = _resources(home, threshold)
+        result = materialize_partitions(assets, resources, "2024-03-10")
+        assert result.success, engine
+        assert _engines_used(result) == {engine}
+        audits = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+        assert audits["landing_rows_reconcile"] and audits["raw_rows_reconcile"], (engine, audits)
+
+    assert_same_tables(*homes)
+    catalog = _catalog(homes[1])
+    landing = catalog.load_table("landing.events").scan().to_arrow()
+    raw = catalog.load_table("raw.events").scan().to_arrow()
+    rejects = catalog.load_table("raw.events_rejects").scan().to_arrow().sort_by("event_id")
+    assert landing.num_rows == raw.num_rows + rejects.num_rows == 3 and raw.num_rows == 0
+    assert rejects.column("_reject_reason").to_pylist() == [
+        "amount: '1x' is not a valid int",
+        "happened_at: 'yesterday' is not a valid timestamptz",
+        "happened_at: required value is missing",
+    ]
+    assert catalog.load_table("staging.events").scan().count() == 0
