@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+import yaml
 from pyiceberg.catalog.sql import SqlCatalog
 
 from io_managers.iceberg_io_manager import IcebergIOManager
@@ -304,3 +305,36 @@ def test_a_partition_whose_rows_all_fail_typing_goes_whole_to_the_rejects_on_bot
         "happened_at: required value is missing",
     ]
     assert catalog.load_table("staging.events").scan().count() == 0
+
+
+def test_hour_and_month_partitions_match_on_both_engines(homes):
+    """Spark writes one file per hour or month too: the tables and their partitions are the same."""
+    from tests.lakehouse_assets.test_partitions import LANDING_FILES, METERS, SENSOR_VALUES, SENSORS
+
+    contracts = [
+        DatasetContract.model_validate(yaml.safe_load(METERS)),
+        DatasetContract.model_validate(yaml.safe_load(SENSORS)),
+        ModelContract.model_validate(yaml.safe_load(SENSOR_VALUES)),
+    ]
+    assets = build_assets(contracts)
+    hourly = [asset for asset in assets if asset.partitions_def.get_first_partition_key().endswith(":00")]
+    monthly = [asset for asset in assets if asset not in hourly]
+    for home, threshold, engine in ((homes[0], 1 << 40, "pandas"), (homes[1], 0, "spark")):
+        for key, text in LANDING_FILES.items():
+            (home / "landing" / key).parent.mkdir(parents=True, exist_ok=True)
+            (home / "landing" / key).write_text(text)
+        resources = _resources(home, threshold)
+        # two hours of New York time in one run, and a month
+        hours = materialize_partitions(hourly, resources, "2024-03-05-07:00", "2024-03-05-08:00")
+        month = materialize_partitions(monthly, resources, "2024-03-01")
+        assert hours.success and month.success, engine
+        assert _engines_used(hours) == _engines_used(month) == {engine}
+    assert_same_tables(*homes)
+    catalog = _catalog(homes[1])
+    assert catalog.load_table("staging.sensors").scan().count() == 4
+    assert catalog.load_table("staging.meters").scan().count() == 62
+    # hours since the epoch: 12:00 and 13:00 UTC on 5 March 2024 (07:00 and 08:00 in New York)
+    assert _partitions(catalog.load_table("staging.sensors")) == [
+        ("{'reading_at_hour': 474900}", 3),
+        ("{'reading_at_hour': 474901}", 1),
+    ]
