@@ -34,7 +34,6 @@ def _local_time(value: str) -> dt.time:
 
 
 CADENCES = {"hour": "hourly", "day": "daily", "month": "monthly"}
-UNITS = {"hour": "hour", "day": "day", "month": "month"}
 
 
 def target_partition(
@@ -81,14 +80,14 @@ def build_daily_schedule(
     granularity: str = "day",
     partitions_timezone: str | None = None,
 ) -> dg.ScheduleDefinition:
-    """The schedule of a job whose partitions are hours, days or months (in `partitions_timezone`,
-    by default the schedule's own)."""
+    """The schedule of a job whose partitions are days, or hours or months (`granularity`), in
+    `partitions_timezone` (by default the schedule's own zone)."""
     zoneinfo.ZoneInfo(timezone)  # an unknown zone fails when the code location loads, not at 02:00
     if lag_days < 0:
         raise ValueError(f"the schedule lag must be 0 days or more, got {lag_days}")
     local_zone = partitions_timezone or timezone
     zoneinfo.ZoneInfo(local_zone)
-    unit = UNITS[granularity]
+    unit = granularity
 
     @dg.schedule(
         name=f"{job.name}_{CADENCES[granularity]}",
