@@ -5,7 +5,6 @@ and the new ones arrive in one commit, together with schema evolution and docume
 """
 
 import contextlib
-import datetime as dt
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -17,7 +16,7 @@ import pyarrow.parquet as pq
 from pyiceberg.exceptions import CommitStateUnknownException
 from pyiceberg.expressions import BooleanExpression
 from pyiceberg.table import DataScan, Table, TableProperties, Transaction
-from pyiceberg.transforms import DayTransform
+from pyiceberg.transforms import DayTransform, HourTransform, MonthTransform
 from pyiceberg.types import IcebergType
 from pyiceberg.utils.concurrent import ExecutorFactory
 
@@ -27,7 +26,7 @@ from io_managers.slices import TableSlice
 COMMIT_ID_PROPERTY = "lakehouse.commit-id"
 RUN_PROPERTY = "lakehouse.run-id"
 SLICE_PROPERTY = "lakehouse.slice"
-EPOCH = dt.date(1970, 1, 1)
+TIME_TRANSFORMS = (HourTransform, DayTransform, MonthTransform)
 
 
 class UpsertKeyError(ValueError):
@@ -162,7 +161,7 @@ def replace_with_files(transaction: Transaction, plan: CommitPlan, paths: list[s
     """Commit Parquet files an engine wrote: the slice's rows go, these files arrive.
 
     The files carry no Iceberg field ids, so readers find their columns through the name mapping.
-    A slice of whole days in a table partitioned by day owns whole files, so pyiceberg's delete
+    A slice of whole partitions (hours, days, months) owns whole files, so pyiceberg's delete
     drops them from the manifests without reading or rewriting any data.
     """
     metadata = transaction.table_metadata
@@ -180,30 +179,35 @@ def replace_with_files(transaction: Transaction, plan: CommitPlan, paths: list[s
 
 
 def plan_data_files(table: Table, data: pa.Table, plan: CommitPlan) -> list[tuple[str, pa.Table]] | None:
-    """Where each day's rows go: one Parquet file per day under the table's data location.
+    """Where each partition's rows go: one Parquet file per hour, day or month under the table's data
+    location.
 
     pyiceberg's own writer groups every frame by partition first, which costs more than writing
-    a frame the slice check has just proved to be one day. None when pyiceberg must write the
-    files instead: the table has another partition layout than a day (the one the product
-    creates), or rows without a partition value.
+    a frame the slice check has just proved to be one partition. None when pyiceberg must write
+    the files instead: the table has another partition layout than one time transform (the ones
+    the product creates), or rows without a partition value.
     """
+    if data.num_rows == 0:
+        # (nothing to write; also, the transforms cannot type a column of no chunks)
+        return []
     fields = table.spec().fields
     if not fields:
-        return [(f"{_data_directory(table)}/{plan.commit_id}.parquet", data)] if data.num_rows else []
-    if len(fields) > 1 or not isinstance(fields[0].transform, DayTransform):
+        return [(f"{_data_directory(table)}/{plan.commit_id}.parquet", data)]
+    if len(fields) > 1 or not isinstance(fields[0].transform, TIME_TRANSFORMS):
         return None
+    transform = fields[0].transform
     source = table.schema().find_field(fields[0].source_id)
-    days = DayTransform().pyarrow_transform(source.field_type)(data.column(source.name))
-    if days.null_count:
+    values = transform.pyarrow_transform(source.field_type)(data.column(source.name))
+    if values.null_count:
         return None
-    unique = pc.unique(days)
+    unique = pc.unique(values)
     return [
         (
-            f"{_data_directory(table)}/{fields[0].name}={EPOCH + dt.timedelta(days=day.as_py())}/"
-            f"{plan.commit_id}.parquet",
-            data if len(unique) == 1 else data.filter(pc.equal(days, day)),
+            f"{_data_directory(table)}/{fields[0].name}="
+            f"{transform.to_human_string(source.field_type, value.as_py())}/{plan.commit_id}.parquet",
+            data if len(unique) == 1 else data.filter(pc.equal(values, value)),
         )
-        for day in unique
+        for value in unique
     ]
 
 

@@ -9,7 +9,7 @@ from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, visit_pyarrow
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionField, PartitionSpec
 from pyiceberg.schema import Schema, assign_fresh_schema_ids
 from pyiceberg.table import Table, Transaction
-from pyiceberg.transforms import DayTransform
+from pyiceberg.transforms import DayTransform, HourTransform, MonthTransform
 from pyiceberg.types import (
     DecimalType,
     DoubleType,
@@ -37,6 +37,10 @@ NEW_TABLE_PROPERTIES = {
     "write.metadata.previous-versions-max": "10",
     "write.metadata.delete-after-commit.enabled": "true",
 }
+
+
+# A table's time partitions as Iceberg transforms of its partition column (`granularity` in contracts).
+TRANSFORMS = {"hour": HourTransform, "day": DayTransform, "month": MonthTransform}
 
 
 class SchemaEvolutionError(ValueError):
@@ -79,8 +83,12 @@ def create_table_if_missing(
     identifier: str,
     arrow_schema: pa.Schema,
     partition_column: str | None,
+    granularity: str = "day",
 ) -> Table:
-    """Create namespace and table if absent; a concurrent creator wins harmlessly (race-safe)."""
+    """Create namespace and table if absent; a concurrent creator wins harmlessly (race-safe).
+
+    A partitioned table is partitioned by the `granularity` transform (hour, day, month) of its column.
+    """
     namespace = identifier.rsplit(".", 1)[0]
     try:
         catalog.create_namespace_if_not_exists(namespace)
@@ -101,8 +109,8 @@ def create_table_if_missing(
             PartitionField(
                 source_id=source.field_id,
                 field_id=1000,
-                transform=DayTransform(),
-                name=f"{partition_column}_day",
+                transform=TRANSFORMS[granularity](),
+                name=f"{partition_column}_{granularity}",
             )
         )
     return catalog.create_table_if_not_exists(

@@ -40,12 +40,20 @@ class TableSlice:
 
     @property
     def label(self) -> str:
+        """The window in its own time zone: its days (`2024-03-01`, `2024-03-01..2024-03-31`, also for
+        months), or its hours when it does not start and end at midnight (`2024-03-01T05:00`,
+        `2024-03-01T05:00..2024-03-01T07:00`)."""
         if not self.is_partitioned:
             return "whole table"
-        last_day = (self.end - dt.timedelta(days=1)).date()
-        if last_day == self.start.date():
-            return str(self.start.date())
-        return f"{self.start.date()}..{last_day}"
+        start, end = self.start, self.end
+        if start.time() != dt.time() or end.time() != dt.time():
+            last_hour = end - dt.timedelta(hours=1)
+            first = f"{start:%Y-%m-%dT%H:%M}"
+            return first if last_hour <= start else f"{first}..{last_hour:%Y-%m-%dT%H:%M}"
+        last_day = (end - dt.timedelta(days=1)).date()
+        if last_day == start.date():
+            return str(start.date())
+        return f"{start.date()}..{last_day}"
 
     def bounds_for(self, column_type: IcebergType) -> tuple[object, object]:
         """The window as literals of the partition column's type: dates, naive or UTC timestamps."""

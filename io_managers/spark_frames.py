@@ -11,6 +11,7 @@ import contextlib
 import pyarrow as pa
 import pyarrow.fs as pafs
 from pyiceberg.table import Table
+from pyiceberg.transforms import HourTransform, MonthTransform
 
 from io_managers.commit import (
     CommitPlan,
@@ -25,6 +26,7 @@ from io_managers.commit import (
     skip_repeated_append,
     slice_scan,
 )
+from io_managers.empty_input import empty_input_outcome
 from io_managers.slices import PartitionWindowError, TableSlice
 
 PARTITION_DIRECTORY_COLUMN = "__lakehouse_partition"
@@ -126,15 +128,26 @@ def _commit_directory(table: Table, commit_id: str) -> str:
     return f"{table.location().rstrip('/')}/data/spark-{commit_id}"
 
 
-def _write_files(frame, directory: str, table_slice: TableSlice) -> list[str]:
-    """Parquet files under the table's data location, each holding a single partition value."""
+def _partition_value(table: Table, column: str):
+    """The partition a row lies in, as the table's transform has it (the session's time zone is UTC)."""
     from pyspark.sql import functions as F
 
+    fields = table.spec().fields
+    transform = fields[0].transform if len(fields) == 1 else None
+    if isinstance(transform, HourTransform):
+        return F.date_format(F.date_trunc("hour", F.col(column)), "yyyy-MM-dd-HH")
+    if isinstance(transform, MonthTransform):
+        return F.date_format(F.col(column), "yyyy-MM")
+    return F.to_date(F.col(column))
+
+
+def _write_files(frame, directory: str, table: Table, table_slice: TableSlice) -> list[str]:
+    """Parquet files under the table's data location, each holding a single partition value."""
     if table_slice.is_partitioned:
-        # A copy of the partition column names the directory; the column itself stays in the file,
+        # A copy of the partition value names the directory; the column itself stays in the file,
         # so pyiceberg derives each file's partition value from its statistics.
-        day = F.to_date(F.col(table_slice.partition_column))
-        frame.withColumn(PARTITION_DIRECTORY_COLUMN, day).repartition(
+        value = _partition_value(table, table_slice.partition_column)
+        frame.withColumn(PARTITION_DIRECTORY_COLUMN, value).repartition(
             PARTITION_DIRECTORY_COLUMN
         ).write.partitionBy(PARTITION_DIRECTORY_COLUMN).parquet(directory)
     else:
@@ -181,6 +194,9 @@ def commit_spark(table: Table, frame, request: WriteRequest) -> CommitResult:
 
 def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPlan) -> CommitResult:
     rows = _count_checking_window(frame, request.slice, plan.partition_type)
+    # no rows: the same stated outcome per write mode as on the Arrow path (no commit for an upsert)
+    if rows == 0 and (skipped := empty_input_outcome(request, pa.table({}), table.properties)):
+        return skipped
     to_write, replaced = frame, 0
     if request.mode == "upsert":
         existing = read_slice(frame.sparkSession, table, request.slice)
@@ -191,7 +207,7 @@ def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPl
 
     # Parts a failed Spark job wrote, or files of a failed commit, must not linger as orphans.
     with removed_unless_committed(lambda: _remove_directory(directory)):
-        files = _write_files(to_write, directory, request.slice)
+        files = _write_files(to_write, directory, table, request.slice)
         snapshot_id = publish(table, plan, lambda transaction: replace_with_files(transaction, plan, files))
     return CommitResult(request.mode, rows_written=rows, rows_replaced=replaced, snapshot_id=snapshot_id)
 

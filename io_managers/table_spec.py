@@ -16,7 +16,6 @@ TABLE_SPEC = "lakehouse/table_spec"
 
 WriteMode = Literal["overwrite", "append", "upsert"]
 EngineChoice = Literal["auto", "pandas", "spark"]
-# Only "day" is built today; the others are the partition granularities the contracts are growing.
 Granularity = Literal["hour", "day", "month"]
 
 

@@ -88,7 +88,9 @@ def write_output(context: dg.OutputContext, obj: object, catalog: IcebergCatalog
         data = to_arrow(obj)
         schema = data.schema
     identifier = catalog.identifier(context.asset_key)
-    table = create_table_if_missing(catalog.load(), identifier, schema, partition_column)
+    table = create_table_if_missing(
+        catalog.load(), identifier, schema, partition_column, spec.granularity or "day"
+    )
     run = context.step_context.dagster_run
     request = WriteRequest(
         mode=spec.write_mode,

@@ -8,7 +8,7 @@ import dagster as dg
 from io_managers.iceberg_io_manager import IcebergIOManager
 from lakehouse_assets.assets.factory import build_assets
 from lakehouse_assets.automation.arrival_sensors import build_arrival_sensors
-from lakehouse_assets.automation.jobs import JOBS
+from lakehouse_assets.automation.jobs import build_jobs
 from lakehouse_assets.automation.maintenance import build_maintenance_schedule, table_maintenance_job
 from lakehouse_assets.automation.schedules import build_schedules
 from lakehouse_assets.contracts.contract import Contract, load_contracts
@@ -59,9 +59,9 @@ def defs() -> dg.Definitions:
     arrivals = dg.DefaultSensorStatus.RUNNING if settings.aws else dg.DefaultSensorStatus.STOPPED
     return dg.Definitions(
         assets=assets,
-        jobs=[*JOBS, table_maintenance_job],
+        jobs=[*build_jobs(list(contracts)), table_maintenance_job],
         schedules=[
-            *build_schedules(settings.schedule),
+            *build_schedules(list(contracts), settings.schedule),
             build_maintenance_schedule(settings.maintenance, settings.schedule.timezone),
         ],
         sensors=[*build_arrival_sensors(list(contracts), default_status=arrivals), *RUN_SENSORS],

@@ -24,12 +24,12 @@ from lakehouse_assets.automation.conditions import follow_inputs
 from lakehouse_assets.automation.policies import backfill_policy_for, table_pool
 from lakehouse_assets.contracts.columns import (
     FILE_DATE,
-    LINEAGE_COLUMN_TYPES,
     LINEAGE_COLUMNS,
-    LINEAGE_DESCRIPTIONS,
     REJECT_DESCRIPTIONS,
     ROW_ERROR,
     ROW_ERROR_DESCRIPTION,
+    lineage_column_types,
+    lineage_descriptions,
     type_label,
 )
 from lakehouse_assets.contracts.contract import (
@@ -38,6 +38,7 @@ from lakehouse_assets.contracts.contract import (
     DatasetContract,
     ModelContract,
     Partitioning,
+    resolve_partitions,
 )
 from resources.catalog.resource import IcebergCatalogResource
 from resources.landing.local import LandingStorage
@@ -53,15 +54,29 @@ LAYER_ROLES = {
 }
 
 
+_PARTITIONS_DEFINITIONS = {
+    "hour": dg.HourlyPartitionsDefinition,
+    "day": dg.DailyPartitionsDefinition,
+    "month": dg.MonthlyPartitionsDefinition,
+}
+TAG_VALUES = {"hour": "hourly", "day": "daily", "month": "monthly"}
+
+
 @functools.cache
-def daily_partitions(start: dt.date, end: dt.date | None) -> dg.DailyPartitionsDefinition:
-    return dg.DailyPartitionsDefinition(
-        start_date=start.isoformat(), end_date=end.isoformat() if end else None
+def time_partitions(
+    granularity: str, start: dt.date, end: dt.date | None, timezone: str
+) -> dg.TimeWindowPartitionsDefinition:
+    """One definition per (granularity, start, end, time zone): tables equal in it share partition keys."""
+    midnight = dt.time()
+    return _PARTITIONS_DEFINITIONS[granularity](
+        start_date=dt.datetime.combine(start, midnight),
+        end_date=dt.datetime.combine(end, midnight) if end else None,
+        timezone=timezone,
     )
 
 
-def partitions_for(partitioning: Partitioning | None) -> dg.DailyPartitionsDefinition | None:
-    return daily_partitions(partitioning.start, partitioning.end) if partitioning else None
+def partitions_for(partitioning: Partitioning | None) -> dg.TimeWindowPartitionsDefinition | None:
+    return time_partitions(*partitioning.definition) if partitioning else None
 
 
 # Dagster marks backfill policies beta; we rely on them knowingly, so loading stays quiet.
@@ -69,7 +84,9 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 
 
 def _backfill_policy(contract: Contract, pandas_days_per_run: int) -> dg.BackfillPolicy | None:
-    return backfill_policy_for(contract.partitioning is not None, contract.engine, pandas_days_per_run)
+    partitioning = contract.partitioning
+    granularity = partitioning.granularity if partitioning else "day"
+    return backfill_policy_for(partitioning is not None, contract.engine, granularity, pandas_days_per_run)
 
 
 def _column_schema(columns: list[tuple[str, str, str]]) -> dg.TableSchema:
@@ -78,10 +95,10 @@ def _column_schema(columns: list[tuple[str, str, str]]) -> dg.TableSchema:
     )
 
 
-def _lineage_columns() -> list[tuple[str, str, str]]:
-    return [
-        (name, type_label(LINEAGE_COLUMN_TYPES[name]), LINEAGE_DESCRIPTIONS[name]) for name in LINEAGE_COLUMNS
-    ]
+def _lineage_columns(contract: Contract) -> list[tuple[str, str, str]]:
+    types = lineage_column_types(contract.partitioning)
+    descriptions = lineage_descriptions(contract.partitioning)
+    return [(name, type_label(types[name]), descriptions[name]) for name in LINEAGE_COLUMNS]
 
 
 def _table_spec(
@@ -139,14 +156,19 @@ def _spec_kwargs(contract: Contract, layer: str) -> dict:
         "owners": contract.owners,
         "kinds": {"iceberg", *_engines(contract)},
         # tags make command-line selections simple: `--select 'tag:partitioning=daily'`
-        "tags": {"layer": layer, "partitioning": "daily" if contract.partitioning else "none"},
+        "tags": {
+            "layer": layer,
+            "partitioning": TAG_VALUES[contract.partitioning.granularity]
+            if contract.partitioning
+            else "none",
+        },
     }
 
 
 def build_landing_asset(
     contract: DatasetContract, pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN
 ) -> dg.AssetsDefinition:
-    columns = [(c.name, "string", c.description) for c in contract.columns] + _lineage_columns()
+    columns = [(c.name, "string", c.description) for c in contract.columns] + _lineage_columns(contract)
     if contract.source.file_checks.policy == "quarantine_rows":
         columns.append((ROW_ERROR, "string", ROW_ERROR_DESCRIPTION))
     spec = _table_spec(
@@ -206,7 +228,7 @@ def build_raw_asset(
             "typed": dg.AssetOut(
                 key=raw_key,
                 description=_description(contract, "raw"),
-                metadata=_table_metadata(spec, typed_columns + _lineage_columns()),
+                metadata=_table_metadata(spec, typed_columns + _lineage_columns(contract)),
                 **_spec_kwargs(contract, "raw"),
             ),
             "rejects": dg.AssetOut(
@@ -215,7 +237,9 @@ def build_raw_asset(
                     f"Quarantine of {contract.name}: landing rows that could not be typed, with their "
                     "original values, source file, line, columns and reason."
                 ),
-                metadata=_table_metadata(rejects_spec, string_columns + _lineage_columns() + reject_columns),
+                metadata=_table_metadata(
+                    rejects_spec, string_columns + _lineage_columns(contract) + reject_columns
+                ),
                 **_spec_kwargs(contract, "raw"),
             ),
         },
@@ -267,7 +291,7 @@ def build_staging_asset(
         partitions_def=partitions_for(partitioning),
         backfill_policy=_backfill_policy(contract, pandas_days_per_run),
         pool=table_pool("staging", contract.name),
-        metadata=_table_metadata(spec, columns + _lineage_columns()),
+        metadata=_table_metadata(spec, columns + _lineage_columns(contract)),
         check_specs=[
             *rule_check_specs(contract.quality, staging_key),
             audit_spec(STAGING_AUDIT, staging_key, "staged = raw - rows removed by named rules", [raw_key]),
@@ -356,7 +380,8 @@ def build_assets(
     contracts: list[Contract], pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN
 ) -> list[dg.AssetsDefinition]:
     assets = []
-    for contract in contracts:
+    # (models take their partitions from their inputs; contracts from `load_contracts` already do)
+    for contract in resolve_partitions(list(contracts)):
         if isinstance(contract, DatasetContract):
             assets += [
                 build_landing_asset(contract, pandas_days_per_run),

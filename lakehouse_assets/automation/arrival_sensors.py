@@ -45,12 +45,10 @@ def target_for(contract: DatasetContract) -> dg.AssetSelection:
 
 
 def partition_of(contract: DatasetContract, file: LandedFile) -> str | None:
-    """The daily partition key a file belongs to, or None when its name carries no valid one."""
-    day = contract.source.file_date(file.name)
-    partitioning = contract.partitioning
-    if day is None or day < partitioning.start or (partitioning.end and day >= partitioning.end):
-        return None
-    return day.isoformat()
+    """The partition key (hour, day or month) a file belongs to, or None when its name carries no
+    valid one."""
+    moment = contract.file_time(file.name)
+    return None if moment is None else contract.partitioning.partition_key(moment)
 
 
 def _listing(files: list[LandedFile]) -> str:

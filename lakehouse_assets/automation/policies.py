@@ -10,20 +10,35 @@ import dagster as dg
 from resources.settings import DEFAULT_PANDAS_DAYS_PER_RUN
 
 SINGLE_RUN_ENGINES = frozenset({"spark"})
+_DAYS_PER_MONTH = 30.44
+
+
+def pandas_partitions_per_run(granularity: str = "day", days: int = DEFAULT_PANDAS_DAYS_PER_RUN) -> int:
+    """As many partitions as cover `days` (744 hours, 31 days, 1 month by default), at least one."""
+    if granularity == "hour":
+        return days * 24
+    if granularity == "month":
+        return max(1, round(days / _DAYS_PER_MONTH))
+    return days
 
 
 def backfill_policy_for(
-    partitioned: bool, engine: str = "auto", pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN
+    partitioned: bool,
+    engine: str = "auto",
+    granularity: str = "day",
+    pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN,
 ) -> dg.BackfillPolicy | None:
     """A contract pinned to Spark takes any range in one run; pandas, and `auto` (which may fall
-    back to pandas), take ranges up to `pandas_days_per_run` days per run
+    back to pandas), take up to `pandas_days_per_run` days' worth of partitions per run
     (`LAKEHOUSE_PANDAS_DAYS_PER_RUN`). Memory stays bounded regardless: a window whose data
     outgrows the Spark threshold is read on Spark."""
     if not partitioned:
         return None
     if engine in SINGLE_RUN_ENGINES:
         return dg.BackfillPolicy.single_run()
-    return dg.BackfillPolicy.multi_run(max_partitions_per_run=pandas_days_per_run)
+    return dg.BackfillPolicy.multi_run(
+        max_partitions_per_run=pandas_partitions_per_run(granularity, pandas_days_per_run)
+    )
 
 
 def table_pool(layer: str, name: str) -> str:

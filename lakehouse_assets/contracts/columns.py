@@ -28,6 +28,24 @@ LINEAGE_DESCRIPTIONS = {
     LOADED_AT: "When the landing materialisation read the file (UTC)",
     FILE_DATE: "Partition date taken from the file name",
 }
+# An hour's partitions need a timestamp to partition by: there `_file_date` is the named hour, in UTC.
+FILE_HOUR_TYPE = "timestamptz"
+FILE_HOUR_DESCRIPTION = "Partition hour taken from the file name (UTC)"
+
+
+def lineage_column_types(partitioning) -> dict[str, str]:
+    """`LINEAGE_COLUMN_TYPES` for a dataset with these partitions (or None)."""
+    if partitioning is not None and partitioning.granularity == "hour":
+        return LINEAGE_COLUMN_TYPES | {FILE_DATE: FILE_HOUR_TYPE}
+    return LINEAGE_COLUMN_TYPES
+
+
+def lineage_descriptions(partitioning) -> dict[str, str]:
+    if partitioning is not None and partitioning.granularity == "hour":
+        return LINEAGE_DESCRIPTIONS | {FILE_DATE: FILE_HOUR_DESCRIPTION}
+    return LINEAGE_DESCRIPTIONS
+
+
 # Only with `source.file_checks.policy: quarantine_rows`: why landing could not split the row
 # (wrong number of fields) and its full text. Raw moves such rows to its rejects, so they are counted.
 ROW_ERROR = "_row_error"

@@ -8,6 +8,7 @@ fails with the file, the field and what was expected (see `load_contract`).
 
 import datetime as dt
 import re
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -31,6 +32,15 @@ DECIMAL_TYPE = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 WriteMode = Literal["overwrite", "append", "upsert"]
 EngineChoice = Literal["auto", "pandas", "spark"]
 LAYERS = ("landing", "raw", "staging", "common", "output")
+Granularity = Literal["hour", "day", "month"]
+# How a file name writes a moment of each precision, as errors show it.
+NAMED_TIME_FORMATS = {"month": "YYYY-MM", "day": "YYYY-MM-DD", "hour": "YYYY-MM-DDTHH"}
+_PRECISION_RANK = {"hour": 0, "day": 1, "month": 2}
+_NAMED_TIME = re.compile(
+    r"(?P<year>\d{4})-?(?P<month>\d{2})(?:-?(?P<day>\d{2})(?:[T _-]?(?P<hour>\d{2})(?::?00)?)?)?"
+)
+# Dagster's partition key formats (HourlyPartitionsDefinition, Daily..., Monthly...).
+PARTITION_KEY_FORMATS = {"hour": "%Y-%m-%d-%H:%M", "day": "%Y-%m-%d", "month": "%Y-%m-%d"}
 # libyaml's parser when PyYAML has it (5x faster than the pure-Python one, the same documents):
 # every load of the code location parses every contract, and Dagster loads the definitions twice.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -82,7 +92,8 @@ class Source(_Strict):
     format: Literal["csv"] = "csv"
     csv: CsvOptions = Field(default_factory=CsvOptions)
     file_date_pattern: str | None = Field(
-        default=None, description="regex on the file name with a named group `date` (YYYY-MM-DD)"
+        default=None,
+        description="regex on the file name with a named group `date`: YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH",
     )
     file_checks: FileChecks = Field(default_factory=FileChecks)
 
@@ -96,27 +107,128 @@ class Source(_Strict):
         except re.error as exc:
             raise ValueError(f"not a valid regular expression: {exc}") from exc
         if "date" not in compiled.groupindex:
-            raise ValueError("needs a named group `(?P<date>...)` that captures YYYY-MM-DD")
+            raise ValueError(
+                "needs a named group `(?P<date>...)` that captures YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH"
+            )
         return value
 
-    def file_date(self, file_name: str) -> dt.date | None:
-        """The partition date a file name carries, or None when it does not match the pattern."""
+    def named_time_text(self, file_name: str) -> str | None:
+        """What the pattern's `date` group captures in a file name, or None when the name does not match."""
         if self.file_date_pattern is None:
             return None
         match = re.search(self.file_date_pattern, file_name)
-        if match is None:
-            return None
-        try:
-            return dt.date.fromisoformat(match.group("date"))
-        except ValueError:
-            return None
+        return None if match is None else match.group("date")
 
 
-class Partitioning(_Strict):
+def precise_enough(precision: str, granularity: str) -> bool:
+    """Whether a moment named to `precision` lies in one partition of `granularity`."""
+    return _PRECISION_RANK[precision] <= _PRECISION_RANK[granularity]
+
+
+def named_time(text: str) -> tuple[dt.datetime, str] | None:
+    """The (naive) moment a file name writes and its precision: month, day or hour; None when not one.
+
+    The forms are ISO 8601's: `2024-03`, `2024-03-05`, `2024-03-05T07` (also `2024-03-05 07`,
+    `2024-03-05_07`, `2024-03-05-07`, `...T07:00`) and the same without hyphens.
+    """
+    match = _NAMED_TIME.fullmatch(text)
+    if match is None:
+        return None
+    day, hour = match.group("day"), match.group("hour")
+    try:
+        moment = dt.datetime(
+            int(match.group("year")), int(match.group("month")), int(day or 1), int(hour or 0)
+        )
+    except ValueError:
+        return None
+    return moment, "hour" if hour else "day" if day else "month"
+
+
+def _check_time_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; expected an IANA name such as UTC or America/New_York"
+        ) from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_check_time_zone)]
+
+
+def check_range(granularity: str, start: dt.date | None, end: dt.date | None) -> None:
+    if start is not None and end is not None and end <= start:
+        raise ValueError(f"end {end} must come after start {start} (end is exclusive)")
+    if granularity == "month":
+        for name, value in (("start", start), ("end", end)):
+            if value is not None and value.day != 1:
+                raise ValueError(
+                    f"{name} {value}: month partitions start and end on the first day of a month"
+                )
+
+
+class ModelPartitioning(_Strict):
+    """A model's partitions: its column, and the time partitions of its partitioned inputs.
+
+    The range, granularity and time zone come from the inputs (a model partition reads the same
+    window of each input); declared here, they must equal the inputs'. A model without partitioned
+    inputs declares them itself.
+    """
+
     column: str
-    granularity: Literal["day"] = "day"
+    granularity: Granularity | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+    timezone: TimeZone | None = None
+
+    @model_validator(mode="after")
+    def _consistent_range(self) -> "ModelPartitioning":
+        check_range(self.granularity or "day", self.start, self.end)
+        return self
+
+
+class Partitioning(ModelPartitioning):
+    """A table's time partitions: Dagster's partitions definition and Iceberg's transform both follow it.
+
+    `start` and `end` (exclusive) are local dates in `timezone`; partitions are that zone's hours,
+    days or months.
+    """
+
+    column: str
+    granularity: Granularity = "day"
     start: dt.date
     end: dt.date | None = Field(default=None, description="exclusive; open-ended when absent")
+    timezone: TimeZone = Field(default="UTC", description="IANA time zone the partitions' times are in")
+
+    @property
+    def definition(self) -> tuple[str, dt.date, dt.date | None, str]:
+        """What Dagster's partitions definition is made of: tables equal in it share partition keys."""
+        return (self.granularity, self.start, self.end, self.timezone)
+
+    def describe(self) -> str:
+        end = self.end or "open-ended"
+        zone = "" if self.timezone == "UTC" else f" {self.timezone}"
+        return f"{self.granularity} partitions [{self.start}, {end}){zone}"
+
+    def local(self, moment: dt.datetime) -> dt.datetime:
+        """A naive moment in the partitions' time zone, made aware."""
+        return moment.replace(tzinfo=zoneinfo.ZoneInfo(self.timezone))
+
+    def contains(self, moment: dt.datetime) -> bool:
+        """Whether an aware moment lies in [start, end) of the partitions' local dates."""
+        start = self.local(dt.datetime.combine(self.start, dt.time()))
+        end = self.local(dt.datetime.combine(self.end, dt.time())) if self.end else None
+        return start <= moment and (end is None or moment < end)
+
+    def partition_key(self, moment: dt.datetime) -> str:
+        """The key of the partition an aware moment lies in, as Dagster writes it."""
+        local = moment.astimezone(zoneinfo.ZoneInfo(self.timezone))
+        if self.granularity == "hour":
+            local = local.replace(minute=0, second=0, microsecond=0)
+        elif self.granularity == "month":
+            local = local.replace(day=1)
+        return local.strftime(PARTITION_KEY_FORMATS[self.granularity])
 
 
 class TrimStep(_Strict):
@@ -254,6 +366,13 @@ class DatasetContract(_Strict):
         staged = self.staged_columns()
         if self.partitioning and self.partitioning.column not in staged:
             raise ValueError(f"partitioning.column {self.partitioning.column!r} is not a staged column")
+        if self.partitioning and self.partitioning.granularity == "hour":
+            column_type = self._staged_types().get(self.partitioning.column)
+            if column_type not in (None, "timestamp", "timestamptz"):
+                raise ValueError(
+                    f"partitioning.column {self.partitioning.column!r} is a {column_type} column; hour "
+                    "partitions need a timestamp or timestamptz column"
+                )
         missing_keys = [key for key in self.primary_key if key not in staged]
         if missing_keys:
             raise ValueError(f"primary_key: {missing_keys} are not staged columns (have {sorted(staged)})")
@@ -271,6 +390,29 @@ class DatasetContract(_Strict):
     @property
     def column_names(self) -> list[str]:
         return [column.name for column in self.columns]
+
+    def file_time(self, file_name: str) -> dt.datetime | None:
+        """When a file belongs, aware in the partitions' time zone: the moment its name writes, when
+        that is as precise as the partitions (a month file cannot fill a day) and lies inside them."""
+        partitioning = self.partitioning
+        text = self.source.named_time_text(file_name)
+        named = named_time(text) if text is not None else None
+        if partitioning is None or named is None or not precise_enough(named[1], partitioning.granularity):
+            return None
+        moment = partitioning.local(named[0])
+        return moment if partitioning.contains(moment) else None
+
+    def _staged_types(self) -> dict[str, str]:
+        """Each staged column's contract type, where the steps make it known."""
+        types = {column.name: column.type for column in self.columns}
+        for step in self.staging:
+            if isinstance(step, CastStep):
+                types.update(step.cast)
+            elif isinstance(step, RenameStep):
+                types = {step.rename.get(name, name): type_ for name, type_ in types.items()}
+            elif isinstance(step, DeriveDateStep):
+                types[step.derive_date.column] = "date"
+        return types
 
     def staged_columns(self) -> list[str]:
         """Column names after the staging steps, so keys can be checked when the contract loads."""
@@ -313,7 +455,8 @@ class ModelContract(_Strict):
     description: str
     owners: list[str] = Field(default_factory=list)
     inputs: dict[str, str] = Field(min_length=1, description="alias -> upstream table `layer.name`")
-    partitioning: Partitioning | None = None
+    # resolved to a `Partitioning` from the inputs when the contracts load (`resolve_partitions`)
+    partitioning: ModelPartitioning | None = None
     write_mode: WriteMode = "overwrite"
     primary_key: list[str] = Field(default_factory=list)
     steps: list[ModelStep] = Field(default_factory=list)
@@ -385,9 +528,8 @@ def load_contract(path: Path) -> Contract:
 
 
 def load_contracts(*directories: Path) -> list[Contract]:
-    contracts = [
-        load_contract(path) for directory in directories for path in sorted(directory.glob("*.yaml"))
-    ]
+    paths = [path for directory in directories for path in sorted(directory.glob("*.yaml"))]
+    contracts = [load_contract(path) for path in paths]
     seen: dict[tuple[str, str], int] = {}
     for contract in contracts:
         layers = ("landing", "raw", "staging") if isinstance(contract, DatasetContract) else (contract.layer,)
@@ -396,4 +538,98 @@ def load_contracts(*directories: Path) -> list[Contract]:
             if key in seen:
                 raise ContractError(f"two contracts define the table {layer}.{contract.name}")
             seen[key] = 1
-    return contracts
+    return resolve_partitions(contracts, paths)
+
+
+def tables_of(contract: Contract) -> list[str]:
+    """The tables (`layer.name`) a contract defines."""
+    if isinstance(contract, DatasetContract):
+        return [
+            f"landing.{contract.name}",
+            f"raw.{contract.name}",
+            f"raw.{contract.name}_rejects",
+            f"staging.{contract.name}",
+        ]
+    return [f"{contract.layer}.{contract.name}"]
+
+
+def resolve_partitions(contracts: list[Contract], paths: list[Path] | None = None) -> list[Contract]:
+    """The contracts, each model with the time partitions of its partitioned inputs (`ModelPartitioning`).
+
+    A model whose partitioned inputs have different partitions, which declares other partitions than
+    its inputs, or (with `paths`, i.e. the whole set of contracts) names an input no contract defines,
+    fails naming its own file and field. Idempotent: resolved contracts resolve to themselves.
+    """
+    where = {id(contract): str(path) for contract, path in zip(contracts, paths or [], strict=False)}
+    producers = {table: contract for contract in contracts for table in tables_of(contract)}
+    resolved: dict[int, Partitioning | None] = {}
+
+    def fail(model: ModelContract, field: str, message: str) -> ContractError:
+        source = where.get(id(model), f"model {model.layer}.{model.name}")
+        return ContractError(f"{source}: invalid contract\n  - {field}: {message}")
+
+    def partitions_of(contract: Contract, visiting: tuple[int, ...] = ()) -> Partitioning | None:
+        if isinstance(contract, DatasetContract):
+            return contract.partitioning
+        if id(contract) in resolved:
+            return resolved[id(contract)]
+        if id(contract) in visiting:
+            raise fail(contract, "inputs", "the models' inputs form a cycle")
+        partitioned = []
+        for alias, table in contract.inputs.items():
+            producer = producers.get(table)
+            if producer is None:
+                if paths is not None:
+                    raise fail(contract, f"inputs.{alias}", f"no contract defines the table {table!r}")
+                continue
+            upstream = partitions_of(producer, (*visiting, id(contract)))
+            if upstream is not None:
+                partitioned.append((f"{alias} ({table})", upstream))
+        resolved[id(contract)] = _model_partitions(contract, partitioned, fail)
+        return resolved[id(contract)]
+
+    return [
+        contract
+        if isinstance(contract, DatasetContract) or contract.partitioning is None
+        else contract.model_copy(update={"partitioning": partitions_of(contract)})
+        for contract in contracts
+    ]
+
+
+_TIME_FIELDS = ("granularity", "start", "end", "timezone")
+
+
+def _model_partitions(model: ModelContract, partitioned: list, fail) -> Partitioning | None:
+    declared = model.partitioning
+    if declared is None:
+        return None
+    if not partitioned:
+        if declared.start is None:
+            raise fail(model, "partitioning.start", "required when no input is partitioned")
+        return Partitioning(
+            column=declared.column,
+            granularity=declared.granularity or "day",
+            start=declared.start,
+            end=declared.end,
+            timezone=declared.timezone or "UTC",
+        )
+    (first_input, first), *others = partitioned
+    for name, other in others:
+        if other.definition != first.definition:
+            raise fail(
+                model,
+                "inputs",
+                f"{name} has {other.describe()} but {first_input} has {first.describe()}; a model's "
+                "partitioned inputs must share one partitions definition",
+            )
+    for field in _TIME_FIELDS:
+        value = getattr(declared, field)
+        if value is not None and value != getattr(first, field):
+            raise fail(
+                model,
+                f"partitioning.{field}",
+                f"{value} differs from {getattr(first, field)} of its input {first_input} "
+                f"({first.describe()}); a model takes its partitions from its inputs: leave "
+                f"{field} out or make it equal",
+            )
+    return Partitioning(column=declared.column, **{field: getattr(first, field) for field in _TIME_FIELDS})

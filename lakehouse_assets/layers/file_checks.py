@@ -6,10 +6,13 @@ act on, and the contract's `source.file_checks` says whether that rejects the fi
 
 import codecs
 import csv
-import datetime as dt
-import re
 
-from lakehouse_assets.contracts.contract import DatasetContract
+from lakehouse_assets.contracts.contract import (
+    NAMED_TIME_FORMATS,
+    DatasetContract,
+    named_time,
+    precise_enough,
+)
 
 _OTHER_BOMS = {
     codecs.BOM_UTF32_LE: "UTF-32 LE",
@@ -70,17 +73,30 @@ def check_column_order(header: list[str], contract: DatasetContract, key: str, f
 def file_name_problem(contract: DatasetContract, name: str) -> str | None:
     """Why a file in the dataset's glob cannot be assigned to a partition, or None when it can."""
     pattern = contract.source.file_date_pattern
-    if pattern is None:
-        return None
-    match = re.search(pattern, name)
-    if match is None:
-        return f"{name}: the name does not match the pattern {pattern!r}"
-    try:
-        day = dt.date.fromisoformat(match.group("date"))
-    except ValueError:
-        return f"{name}: {match.group('date')!r} in the name is not a date (YYYY-MM-DD)"
     partitioning = contract.partitioning
-    if partitioning and (day < partitioning.start or (partitioning.end and day >= partitioning.end)):
+    if pattern is None or partitioning is None:
+        return None
+    text = contract.source.named_time_text(name)
+    if text is None:
+        return f"{name}: the name does not match the pattern {pattern!r}"
+    named = named_time(text)
+    if named is None:
+        return (
+            f"{name}: {text!r} in the name is not a date "
+            f"({NAMED_TIME_FORMATS[partitioning.granularity]} for {partitioning.granularity} partitions)"
+        )
+    moment, precision = named
+    if not precise_enough(precision, partitioning.granularity):
+        return (
+            f"{name}: {text!r} names a whole {precision}, which spans many {partitioning.granularity} "
+            f"partitions; name the file by its {partitioning.granularity} "
+            f"({NAMED_TIME_FORMATS[partitioning.granularity]})"
+        )
+    if not partitioning.contains(partitioning.local(moment)):
         end = partitioning.end or "open-ended"
-        return f"{name}: date {day} lies outside the partitions [{partitioning.start}, {end})"
+        what = "date" if precision != "hour" else "hour"
+        return (
+            f"{name}: {what} {text} lies outside the partitions [{partitioning.start}, {end}) "
+            "(partitioning.start and partitioning.end; end is exclusive)"
+        )
     return None

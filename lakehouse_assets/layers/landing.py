@@ -25,6 +25,7 @@ from lakehouse_assets.contracts.columns import (
     SOURCE_CHECKSUM,
     SOURCE_FILE,
     SOURCE_LINE,
+    lineage_column_types,
 )
 from lakehouse_assets.contracts.contract import DatasetContract
 from lakehouse_assets.layers.file_checks import (
@@ -36,9 +37,25 @@ from lakehouse_assets.layers.file_checks import (
 from resources.landing.local import LandedFile
 
 LINEAGE_TYPES = {name: arrow_type(type_name) for name, type_name in LINEAGE_COLUMN_TYPES.items()}
+
+
+def lineage_types(contract: DatasetContract) -> dict[str, pa.DataType]:
+    """The lineage columns' Arrow types for this dataset (`_file_date` is a timestamp for hours)."""
+    types = lineage_column_types(contract.partitioning)
+    return LINEAGE_TYPES if types is LINEAGE_COLUMN_TYPES else {n: arrow_type(t) for n, t in types.items()}
+
+
+def file_date_value(contract: DatasetContract, file: LandedFile) -> dt.date | dt.datetime | None:
+    """The `_file_date` of a file's rows: the date its name writes, or for hours the hour (in UTC)."""
+    moment = contract.file_time(file.name)
+    if moment is None:
+        return None
+    return moment.astimezone(dt.UTC) if contract.partitioning.granularity == "hour" else moment.date()
+
+
 MAX_REPORTED_ROWS = 5
 
-__all__ = ["LandingFileError", "ROW_ERROR", "empty_landing_table", "read_landed_file"]
+__all__ = ["LINEAGE_COLUMNS", "LandingFileError", "ROW_ERROR", "empty_landing_table", "read_landed_file"]
 
 
 def _header(text: str, contract: DatasetContract, key: str, findings: list[str]) -> list[str]:
@@ -194,12 +211,13 @@ def read_landed_file(
         if invalid:
             findings.append(f"{len(invalid)} rows with the wrong number of fields flagged in {ROW_ERROR}")
     rows = table.num_rows
+    types = lineage_types(contract)
     lineage = {
         SOURCE_FILE: pa.repeat(pa.scalar(file.key, pa.string()), rows),
         SOURCE_CHECKSUM: pa.repeat(pa.scalar(file.checksum, pa.string()), rows),
         SOURCE_LINE: pa.array(lines, pa.int64()),
         LOADED_AT: pa.repeat(pa.scalar(loaded_at, LINEAGE_TYPES[LOADED_AT]), rows),
-        FILE_DATE: pa.repeat(pa.scalar(contract.source.file_date(file.name), pa.date32()), rows),
+        FILE_DATE: pa.repeat(pa.scalar(file_date_value(contract, file), types[FILE_DATE]), rows),
     }
     columns = {name: table.column(name) for name in contract.column_names} | lineage
     if quarantine:
@@ -283,7 +301,7 @@ def empty_landing_table(contract: DatasetContract) -> pa.Table:
     extra = [pa.field(ROW_ERROR, pa.string())] if quarantine else []
     schema = pa.schema(
         [pa.field(name, pa.string()) for name in contract.column_names]
-        + [pa.field(name, LINEAGE_TYPES[name]) for name in LINEAGE_COLUMNS]
+        + [pa.field(name, type_) for name, type_ in lineage_types(contract).items()]
         + extra
     )
     return schema.empty_table()

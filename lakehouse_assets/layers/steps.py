@@ -70,13 +70,14 @@ def materialize_landing(
             + "; ".join(misnamed.values())
         )
     if misnamed:
-        context.log.warning(f"skipped files without a valid date in their name: {sorted(misnamed)}")
+        context.log.warning(
+            f"skipped {len(misnamed)} files no partition can own: " + "; ".join(misnamed.values())
+        )
     if (window := partition_window(context)) is not None:
         files = [
             file
             for file in files
-            if (day := contract.source.file_date(file.name)) is not None
-            and window.start.date() <= day < window.end.date()
+            if (moment := contract.file_time(file.name)) is not None and window.start <= moment < window.end
         ]
     loaded_at = dt.datetime.now(dt.UTC)
     size = sum(file.size for file in files)

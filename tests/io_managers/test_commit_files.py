@@ -138,3 +138,53 @@ def test_a_window_that_is_not_a_utc_day_keeps_the_rows_outside_it(catalog):
             kept.column("reading_at").to_pylist(), kept.column("value").to_pylist(), strict=True
         )
     ] == [(0, 1), (2, 1), (4, 1), (12, 9)]
+
+
+def test_hour_and_month_tables_land_one_file_per_hour_and_per_month(catalog):
+    hours = [dt.datetime(2024, 3, 2, hour, minute, tzinfo=UTC) for hour in (5, 6) for minute in (0, 30)]
+    by_hour = pa.table(
+        {
+            "reading_at": pa.array(hours, pa.timestamp("us", tz="UTC")),
+            "value": pa.array([1, 2, 3, 4], pa.int64()),
+        }
+    )
+    hourly = create_table_if_missing(catalog, "staging.by_hour", by_hour.schema, "reading_at", "hour")
+    two_hours = TableSlice("reading_at", hours[0], hours[0] + dt.timedelta(hours=2))
+    assert two_hours.label == "2024-03-02T05:00..2024-03-02T06:00"
+    commit(hourly, by_hour, WriteRequest("overwrite", two_hours, "run-1"))
+    assert [path.rsplit("/", 2)[1] for path in _live_files(hourly)] == [
+        "reading_at_hour=2024-03-02-05",
+        "reading_at_hour=2024-03-02-06",
+    ]
+
+    days = [dt.date(2024, 3, 1), dt.date(2024, 3, 31), dt.date(2024, 4, 1)]
+    monthly = create_table_if_missing(
+        catalog, "staging.by_month", _readings(days, 1).schema, "reading_date", "month"
+    )
+    commit(monthly, _readings(days, 1), WriteRequest("overwrite", _days(dt.date(2024, 3, 1), 61), "run-1"))
+    assert [path.rsplit("/", 2)[1] for path in _live_files(monthly)] == [
+        "reading_date_month=2024-03",
+        "reading_date_month=2024-04",
+    ]
+    # March again, with one row: April's file stays as it is
+    april = [path for path in _live_files(monthly) if "2024-04" in path]
+    commit(
+        monthly,
+        _readings([dt.date(2024, 3, 9)], 2),
+        WriteRequest("overwrite", _days(dt.date(2024, 3, 1), 31), "run-2"),
+    )
+    assert monthly.scan().count() == 2
+    assert [path for path in _live_files(monthly) if "2024-04" in path] == april
+
+
+def test_a_frame_without_rows_or_chunks_empties_its_partition(catalog):
+    """What raw hands over when every row of a partition failed typing: filtered to no chunks at all."""
+    day = [dt.date(2024, 3, 1)] * 2
+    table = create_table_if_missing(catalog, "staging.readings", _readings(day, 1).schema, "reading_date")
+    commit(table, _readings(day, 1), WriteRequest("overwrite", _days(dt.date(2024, 3, 1), 1), "run-1"))
+    nothing = _readings(day, 1).filter(pa.array([False, False]))
+    assert nothing.column("reading_date").num_chunks == 0
+
+    result = commit(table, nothing, WriteRequest("overwrite", _days(dt.date(2024, 3, 1), 1), "run-2"))
+
+    assert result.rows_written == 0 and table.scan().count() == 0

@@ -7,9 +7,9 @@ import dagster as dg
 import pytest
 from dagster._utils.schedules import cron_string_iterator
 
-from lakehouse_assets.automation.jobs import daily_tables_job
 from lakehouse_assets.automation.schedules import build_daily_schedule, build_schedules, target_partition
-from lakehouse_assets.definitions import defs
+from lakehouse_assets.contracts.contract import load_contracts
+from lakehouse_assets.definitions import CONTRACT_DIRS, defs
 from resources.settings import load_settings
 
 NEW_YORK = "America/New_York"
@@ -20,6 +20,11 @@ NEW_YORK = "America/New_York"
 )
 def dated_table() -> None:
     """A stand-in for the dated tables, with partitions through 2024."""
+
+
+daily_tables_job = dg.define_asset_job(
+    "daily_tables", selection=dg.AssetSelection.tag("partitioning", "daily")
+)
 
 
 def _repository(schedule: dg.ScheduleDefinition):
@@ -76,7 +81,7 @@ def test_lag_and_time_zone_move_the_target_date():
 
 def test_the_code_location_schedule_skips_dates_outside_the_partitions(settings, monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_SCHEDULE_TIMEZONE", NEW_YORK)
-    (schedule,) = build_schedules(load_settings().schedule)
+    (schedule,) = build_schedules(load_contracts(*CONTRACT_DIRS), load_settings().schedule)
     assert schedule.execution_timezone == NEW_YORK
     repository = defs().get_repository_def()
     inside = dg.build_schedule_context(

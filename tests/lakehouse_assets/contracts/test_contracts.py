@@ -68,6 +68,26 @@ def test_the_shipped_contracts_load():
         (lambda t: t.replace("(?P<date>", "(?P<day>"), r"file_date_pattern: .*named group"),
         (lambda t: t + "  - mask: {columns: [secret]}\n", r"names unknown columns \['secret'\]"),
         (lambda t: t.replace("name: meters", "name: Meters!"), r"name: String should match pattern"),
+        (
+            lambda t: t.replace("start: 2024-01-01", "start: 2024-01-01, end: 2023-06-01"),
+            r"partitioning: .*end 2023-06-01 must come after start 2024-01-01",
+        ),
+        (
+            lambda t: t.replace("start: 2024-01-01", "start: 2024-01-01, granularity: week"),
+            r"partitioning\.granularity: Input should be 'hour', 'day' or 'month' \(got 'week'\)",
+        ),
+        (
+            lambda t: t.replace("start: 2024-01-01", "start: 2024-01-01, timezone: Europe/Atlantis"),
+            r"partitioning\.timezone: .*unknown time zone 'Europe/Atlantis'; expected an IANA name",
+        ),
+        (
+            lambda t: t.replace("start: 2024-01-01", "start: 2024-01-15, granularity: month"),
+            r"partitioning: .*start 2024-01-15: month partitions start and end on the first day of a month",
+        ),
+        (
+            lambda t: t.replace("start: 2024-01-01", "start: 2024-01-01, granularity: hour"),
+            r"partitioning\.column 'read_date' is a date column; hour partitions need a timestamp",
+        ),
     ],
 )
 def test_errors_name_the_file_and_the_field(tmp_path, change, expected):
@@ -128,4 +148,58 @@ def test_a_custom_check_that_no_module_defines_names_the_file_and_the_field(tmp_
     path = write(tmp_path, VALID + rule)
     with pytest.raises(ContractError, match=rf"quality\.rules\.0\.custom\.check: .*{expected}") as error:
         load_contract(path)
+    assert str(error.value).startswith(f"{path}: ")
+
+
+MODEL = """
+kind: model
+layer: output
+name: daily
+description: d
+inputs: {readings: staging.meters}
+partitioning: {column: read_date}
+steps:
+  - filter: {column: reading, op: not_null}
+"""
+
+
+def test_a_model_takes_its_partitions_from_its_inputs(tmp_path):
+    write(tmp_path, VALID)
+    write(tmp_path, MODEL, "daily.yaml")
+    by_name = {contract.name: contract for contract in load_contracts(tmp_path)}
+    assert by_name["daily"].partitioning == by_name["meters"].partitioning.model_copy(
+        update={"column": "read_date"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda t: t.replace("{column: read_date}", "{column: read_date, start: 2023-01-01}"),
+            r"partitioning\.start: 2023-01-01 differs from 2024-01-01 of its input readings "
+            r"\(staging.meters\)",
+        ),
+        (
+            lambda t: t.replace("{column: read_date}", "{column: read_date, granularity: hour}"),
+            r"partitioning\.granularity: hour differs from day of its input",
+        ),
+        (lambda t: t.replace("staging.meters", "staging.metres"), r"inputs\.readings: no contract defines"),
+        (
+            lambda t: t.replace("staging.meters}", "staging.meters, old: staging.old_meters}"),
+            r"inputs: old \(staging.old_meters\) has day partitions \[2020-01-01, open-ended\) but readings "
+            r"\(staging.meters\) has day partitions \[2024-01-01, open-ended\)",
+        ),
+    ],
+)
+def test_a_model_whose_partitions_disagree_with_its_inputs_fails_naming_its_file(tmp_path, change, expected):
+    write(tmp_path, VALID)
+    write(
+        tmp_path,
+        VALID.replace("name: meters", "name: old_meters").replace("2024-01-01", "2020-01-01"),
+        "old.yaml",
+    )
+    path = write(tmp_path, change(MODEL), "daily.yaml")
+    with pytest.raises(ContractError, match=expected) as error:
+        load_contracts(tmp_path)
     assert str(error.value).startswith(f"{path}: ")

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse_assets.assets.factory import build_landing_asset
+from lakehouse_assets.contracts.contract import DatasetContract
 from lakehouse_assets.layers.file_checks import file_name_problem
 from lakehouse_assets.layers.landing import LINEAGE_COLUMNS, ROW_ERROR, LandingFileError, read_landed_file
 from lakehouse_assets.layers.raw import REJECT_REASON, type_landing_rows
@@ -153,3 +154,68 @@ def test_a_misnamed_file_in_the_glob_fails_landing_or_is_skipped_and_reported(tm
     assert table.column("amount").to_pylist() == ["1"]
     metadata = context.get_output_metadata("result")
     assert list(metadata["skipped_files"].value) == ["orders/orders_2024-02-30.csv"]
+
+
+def test_a_skipped_file_outside_the_partitions_is_reported_as_outside_their_range(tmp_path, capfd):
+    storage = LocalLandingStorage(root=str(tmp_path))
+    storage.write_bytes("orders/orders_2024-05-06.csv", b"order_date,amount\n2024-05-06,1\n")
+    storage.write_bytes("orders/orders_2025-01-01.csv", b"order_date,amount\n2025-01-01,2\n")
+    contract = make_contract(
+        columns=("order_date", "amount"),
+        source={**DATED["source"], "file_checks": {"file_names": "skip"}},
+        partitioning=DATED["partitioning"],
+    )
+    context = dg.build_asset_context(partition_key="2024-05-06")
+    build_landing_asset(contract)(context=context, landing_storage=storage, compute=PANDAS_ONLY)
+    # (Dagster's console log handler writes to the process's stderr)
+    (warning,) = [line for line in capfd.readouterr().err.splitlines() if "skipped" in line]
+    assert (
+        "orders_2025-01-01.csv: date 2025-01-01 lies outside the partitions [2024-01-01, 2025-01-01)"
+        in warning
+    )
+    assert "not a valid date" not in warning and "not a date" not in warning
+    skipped = context.get_output_metadata("result")["skipped_files"].value
+    assert "lies outside the partitions" in skipped["orders/orders_2025-01-01.csv"]
+
+
+MONTHLY = {
+    "source": {"glob": "meters/*.csv", "file_date_pattern": r"meters_(?P<date>[\d-]+)\.csv$"},
+    "partitioning": {"column": "read_on", "granularity": "month", "start": "2024-01-01", "end": "2025-01-01"},
+}
+HOURLY = {
+    "source": {"glob": "sensors/*.csv", "file_date_pattern": r"sensors_(?P<date>[\dT-]+)\.csv$"},
+    "partitioning": {
+        "column": "at",
+        "granularity": "hour",
+        "start": "2024-03-01",
+        "timezone": "Europe/Paris",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("shape", "name", "problem"),
+    [
+        (MONTHLY, "meters_2024-03.csv", None),
+        (MONTHLY, "meters_2024-03-05.csv", None),  # a day lies in one month
+        (MONTHLY, "meters_2024-13.csv", "'2024-13' in the name is not a date (YYYY-MM for month partitions)"),
+        (MONTHLY, "meters_2025-01.csv", "date 2025-01 lies outside the partitions [2024-01-01, 2025-01-01)"),
+        (HOURLY, "sensors_2024-03-05T07.csv", None),
+        (HOURLY, "sensors_2024-03-05T24.csv", "'2024-03-05T24' in the name is not a date (YYYY-MM-DDTHH"),
+        (
+            HOURLY,
+            "sensors_2024-03-05.csv",
+            "'2024-03-05' names a whole day, which spans many hour partitions",
+        ),
+        (HOURLY, "sensors_2024-02-29T23.csv", "hour 2024-02-29T23 lies outside the partitions [2024-03-01"),
+    ],
+)
+def test_month_and_hour_files_carry_a_month_or_an_hour_inside_the_partitions(shape, name, problem):
+    column = (
+        {"name": "read_on", "type": "date"} if shape is MONTHLY else {"name": "at", "type": "timestamptz"}
+    )
+    contract = DatasetContract.model_validate(
+        {"name": "things", "description": "d", "columns": [column, {"name": "value"}], **shape}
+    )
+    found = file_name_problem(contract, name)
+    assert found == problem if problem is None else problem in found

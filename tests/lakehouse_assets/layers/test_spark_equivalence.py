@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+import yaml
 from pyiceberg.catalog.sql import SqlCatalog
 
 from io_managers.iceberg_io_manager import IcebergIOManager
@@ -268,3 +269,72 @@ def test_deduplication_keeps_the_same_row_on_both_engines_with_nulls_and_ties():
     kept_pandas = sorted(on_pandas.select("key", "_source_file", "_source_line").rows())
     kept_spark = sorted(on_spark.select("key", "_source_file", "_source_line").collect().rows())
     assert kept_pandas == kept_spark == [("a", "f1", 3), ("b", "f2", 2), ("c", "f1", 7), ("d", "f1", 9)]
+
+
+def test_a_partition_whose_rows_all_fail_typing_goes_whole_to_the_rejects_on_both_engines(homes):
+    # every row fails: a bad amount, a bad time, a missing required value
+    files = {
+        "events/events_2024-03-10.csv": (
+            "d,m,y,amount,event_id,account,happened_at,local_time,price,email\n"
+            "10,3,2024,1x,e5,0042,2024-03-10T06:59:59Z,,0.10,\n"
+            "10,3,2024,2,e6,0042,yesterday,,0.20,\n"
+            "10,3,2024,3,e7,0042,,,0.30,\n"
+        ),
+    }
+    assets = build_assets([EVENTS])
+    for home, threshold, engine in ((homes[0], 1 << 40, "pandas"), (homes[1], 0, "spark")):
+        for key, text in files.items():
+            (home / "landing" / key).parent.mkdir(parents=True, exist_ok=True)
+            (home / "landing" / key).write_text(text)
+        resources = _resources(home, threshold)
+        result = materialize_partitions(assets, resources, "2024-03-10")
+        assert result.success, engine
+        assert _engines_used(result) == {engine}
+        audits = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+        assert audits["landing_rows_reconcile"] and audits["raw_rows_reconcile"], (engine, audits)
+
+    assert_same_tables(*homes)
+    catalog = _catalog(homes[1])
+    landing = catalog.load_table("landing.events").scan().to_arrow()
+    raw = catalog.load_table("raw.events").scan().to_arrow()
+    rejects = catalog.load_table("raw.events_rejects").scan().to_arrow().sort_by("event_id")
+    assert landing.num_rows == raw.num_rows + rejects.num_rows == 3 and raw.num_rows == 0
+    assert rejects.column("_reject_reason").to_pylist() == [
+        "amount: '1x' is not a valid int",
+        "happened_at: 'yesterday' is not a valid timestamptz",
+        "happened_at: required value is missing",
+    ]
+    assert catalog.load_table("staging.events").scan().count() == 0
+
+
+def test_hour_and_month_partitions_match_on_both_engines(homes):
+    """Spark writes one file per hour or month too: the tables and their partitions are the same."""
+    from tests.lakehouse_assets.test_partitions import LANDING_FILES, METERS, SENSOR_VALUES, SENSORS
+
+    contracts = [
+        DatasetContract.model_validate(yaml.safe_load(METERS)),
+        DatasetContract.model_validate(yaml.safe_load(SENSORS)),
+        ModelContract.model_validate(yaml.safe_load(SENSOR_VALUES)),
+    ]
+    assets = build_assets(contracts)
+    hourly = [asset for asset in assets if asset.partitions_def.get_first_partition_key().endswith(":00")]
+    monthly = [asset for asset in assets if asset not in hourly]
+    for home, threshold, engine in ((homes[0], 1 << 40, "pandas"), (homes[1], 0, "spark")):
+        for key, text in LANDING_FILES.items():
+            (home / "landing" / key).parent.mkdir(parents=True, exist_ok=True)
+            (home / "landing" / key).write_text(text)
+        resources = _resources(home, threshold)
+        # two hours of New York time in one run, and a month
+        hours = materialize_partitions(hourly, resources, "2024-03-05-07:00", "2024-03-05-08:00")
+        month = materialize_partitions(monthly, resources, "2024-03-01")
+        assert hours.success and month.success, engine
+        assert _engines_used(hours) == _engines_used(month) == {engine}
+    assert_same_tables(*homes)
+    catalog = _catalog(homes[1])
+    assert catalog.load_table("staging.sensors").scan().count() == 4
+    assert catalog.load_table("staging.meters").scan().count() == 62
+    # hours since the epoch: 12:00 and 13:00 UTC on 5 March 2024 (07:00 and 08:00 in New York)
+    assert _partitions(catalog.load_table("staging.sensors")) == [
+        ("{'reading_at_hour': 474900}", 3),
+        ("{'reading_at_hour': 474901}", 1),
+    ]
