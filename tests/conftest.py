@@ -2,7 +2,10 @@
 
 import datetime as dt
 import os
+import re
+import shutil
 import sys
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -56,7 +59,7 @@ def day() -> dt.date:
     return dt.date(2013, 1, 2)
 
 
-SLOW_MODULES = {"test_webserver", "test_end_to_end", "test_aws_end_to_end"}
+SLOW_MODULES = {"test_webserver", "test_end_to_end", "test_aws_end_to_end", "test_dg_cli"}
 
 
 def pytest_collection_modifyitems(items):
@@ -86,3 +89,24 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("reliability figures")
         for test, name, value in figures:
             terminalreporter.write_line(f"{test}: {name} = {value}")
+
+
+@pytest.fixture
+def defs_copy(tmp_path, monkeypatch) -> Path:
+    """A copy of the demo's defs folder in a project of its own, for tests that change a contract.
+
+    Dagster imports a defs folder as a module of the project that `pyproject.toml` names: each
+    copy gets a package name of its own, so copies in one process do not share Python modules."""
+    from lakehouse_assets.components.defs_folder import DEFS_DIR
+
+    package = "defs_copy_" + re.sub(r"\W", "_", tmp_path.name)
+    project = tmp_path / "project"
+    defs_dir = shutil.copytree(
+        DEFS_DIR, project / package / "defs", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (project / "pyproject.toml").write_text(
+        f'[tool.dg]\ndirectory_type = "project"\n\n'
+        f'[tool.dg.project]\nroot_module = "{package}"\ndefs_module = "{package}.defs"\n'
+    )
+    monkeypatch.syspath_prepend(str(project))
+    return defs_dir

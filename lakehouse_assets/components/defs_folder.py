@@ -1,0 +1,101 @@
+"""The defs folder: one folder per dataset (`defs/datasets/<name>/`) and per model
+(`defs/models/<layer>_<name>/`), each with the `defs.yaml` of its component.
+
+`load_defs_folder` is how the code location loads them; `contracts_in` reads the same files into
+plain contracts for code that wants the contracts without Dagster (tests, benchmarks).
+"""
+
+import functools
+import warnings
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+from lakehouse_assets.components.contract_components import ARRIVALS_STATUS, Dataset, Model
+from lakehouse_assets.contracts.contract import (
+    Contract,
+    ContractError,
+    DatasetContract,
+    ModelContract,
+    contract_from,
+    refuse_duplicate_tables,
+)
+
+DEFS_DIR = Path(__file__).resolve().parent.parent / "defs"
+COMPONENT_FILE = "defs.yaml"
+CONTRACTS_BY_TYPE = {Dataset.__name__: DatasetContract, Model.__name__: ModelContract}
+
+
+class _ComponentFileLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """libyaml's parser when PyYAML has it, reading dates as strings as Dagster reads `defs.yaml`
+    (the contract parses them either way)."""
+
+
+_ComponentFileLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _files(defs_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """Every file of the folder with its modification time and size: what the definitions are built from."""
+    return tuple(
+        (str(path), stat.st_mtime_ns, stat.st_size)
+        for path in sorted(defs_dir.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+        for stat in (path.stat(),)
+    )
+
+
+@functools.cache
+def _load(
+    defs_dir: Path, files: tuple[tuple[str, int, int], ...], arrivals: dg.DefaultSensorStatus
+) -> dg.Definitions:
+    # Dagster calls `defs()` twice per load of the code location (once to resolve the lazy
+    # definitions, once to build the repository); the second call reuses what the first parsed and
+    # built, as long as no file of the folder changed in between.
+    token = ARRIVALS_STATUS.set(arrivals)
+    try:
+        # Dagster marks the code references it adds (each definition -> its defs.yaml) beta.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            # `load_from_defs_folder` without its last step, which imports every component library
+            # installed (dagster-aws's pulls in boto3 and SQLAlchemy: 3 s on every load) to list
+            # their types in the UI; `dg list components` lists them when wanted.
+            tree = dg.ComponentTree.for_project(defs_dir)
+            definitions = tree.build_defs(tree.defs_module_path)
+    finally:
+        ARRIVALS_STATUS.reset(token)
+    refuse_duplicate_tables(
+        [component.contract for kind in (Dataset, Model) for component in tree.get_all_components(kind)]
+    )
+    return definitions
+
+
+def load_defs_folder(
+    arrivals: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED, defs_dir: Path | None = None
+) -> dg.Definitions:
+    """The definitions of every component in the folder; `arrivals` is how the arrival sensors start."""
+    defs_dir = defs_dir or DEFS_DIR
+    return _load(defs_dir, _files(defs_dir), arrivals)
+
+
+def contract_in(path: Path) -> Contract:
+    """The contract a component's `defs.yaml` holds, with the errors `load_contract` gives."""
+    try:
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_ComponentFileLoader)
+    except yaml.YAMLError as exc:
+        raise ContractError(f"{path}: not valid YAML: {exc}") from exc
+    type_name = document.get("type", "") if isinstance(document, dict) else ""
+    model = CONTRACTS_BY_TYPE.get(type_name.rpartition(".")[2])
+    if model is None:
+        raise ContractError(f"{path}: `type` {type_name!r} is not one of {sorted(CONTRACTS_BY_TYPE)}")
+    return contract_from(document.get("attributes"), path, model)
+
+
+def contracts_in(defs_dir: Path | None = None) -> list[Contract]:
+    """The contracts of every component in the folder: the demo's by default."""
+    contracts = [contract_in(path) for path in sorted((defs_dir or DEFS_DIR).rglob(COMPONENT_FILE))]
+    refuse_duplicate_tables(contracts)
+    return contracts
