@@ -119,7 +119,7 @@ class Model(dg.Component):
 
     Builds the table (declarative steps or a Python `module:function`), its quality checks and,
     when it keeps its input's rows, the audit that reconciles them; it runs when its inputs
-    change. The attributes are the contract (README, "Adding a model").
+    change. The attributes are the contract (README, "Adding a dataset", step 3).
     """
 
     contract: ModelContract

@@ -117,6 +117,14 @@ def test_the_line_is_the_wrong_fields(defs_copy):
     assert f"{path}:{line_of(path, 'type: datetime')}" in causes(error.value)
 
 
+def test_a_component_without_its_contract_says_where_it_goes(defs_copy):
+    path = defs_copy / "datasets" / "airlines" / "defs.yaml"
+    path.write_text(f"type: {DATASET}\n")
+    with pytest.raises(Exception) as error:  # noqa: B017
+        load_defs_folder(defs_dir=defs_copy)
+    assert f"{path}: a dataset's contract goes under `attributes:`" in causes(error.value)
+
+
 def test_two_components_for_one_table_are_refused(defs_copy):
     (defs_copy / "datasets" / "airlines_again").mkdir()
     (defs_copy / "datasets" / "airlines" / "defs.yaml").replace(
