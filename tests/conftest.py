@@ -93,20 +93,17 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture
 def defs_copy(tmp_path, monkeypatch) -> Path:
-    """A copy of the demo's defs folder in a project of its own, for tests that change a contract.
-
-    Dagster imports a defs folder as a module of the project that `pyproject.toml` names: each
-    copy gets a package name of its own, so copies in one process do not share Python modules."""
+    """A copy of the demo's defs folder, importable as a module of its own (`defs_module_of`), for
+    tests that change a contract: copies in one process do not share Python modules."""
     from lakehouse_assets.components.defs_folder import DEFS_DIR
 
     package = "defs_copy_" + re.sub(r"\W", "_", tmp_path.name)
-    project = tmp_path / "project"
     defs_dir = shutil.copytree(
-        DEFS_DIR, project / package / "defs", ignore=shutil.ignore_patterns("__pycache__")
+        DEFS_DIR, tmp_path / "project" / package / "defs", ignore=shutil.ignore_patterns("__pycache__")
     )
-    (project / "pyproject.toml").write_text(
-        f'[tool.dg]\ndirectory_type = "project"\n\n'
-        f'[tool.dg.project]\nroot_module = "{package}"\ndefs_module = "{package}.defs"\n'
-    )
-    monkeypatch.syspath_prepend(str(project))
+    monkeypatch.syspath_prepend(str(tmp_path / "project"))
     return defs_dir
+
+
+def defs_module_of(defs_dir: Path) -> str:
+    return f"{defs_dir.parent.name}.defs"

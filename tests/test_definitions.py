@@ -15,6 +15,7 @@ from lakehouse_assets.contracts.contract import COLUMN_TYPES, ModelContract
 from lakehouse_assets.definitions import defs
 from lakehouse_assets.layers.landing import LINEAGE_TYPES
 from lakehouse_assets.layers.raw import arrow_type
+from tests.conftest import defs_module_of
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Needed only when a step runs. Loading them with the definitions cost a code location more than a
@@ -136,7 +137,7 @@ def test_a_model_function_in_a_missing_module_fails_when_the_definitions_load():
 
 def test_a_second_load_reuses_the_assets_until_a_contract_changes(settings, defs_copy, monkeypatch):
     """Dagster calls `defs()` twice per load: the contracts are parsed and built into assets once."""
-    monkeypatch.setattr(defs_folder, "DEFS_DIR", defs_copy)
+    monkeypatch.setattr(defs_folder, "DEFS_MODULE", defs_module_of(defs_copy))
     airlines = dg.AssetKey(["landing", "airlines"])
     first, second = defs(), defs()
     assert all(built is reused for built, reused in zip(first.assets, second.assets, strict=True))

@@ -1,5 +1,7 @@
 """Each contract is a component: its defs.yaml's attributes are the contract, checked as it was."""
 
+import importlib
+import tomllib
 from pathlib import Path
 
 import dagster as dg
@@ -10,8 +12,15 @@ from dagster.components.scaffold.scaffold import NoParams
 
 from lakehouse_assets.components import Dataset, Model
 from lakehouse_assets.components.contract_components import DatasetScaffolder, ModelScaffolder
-from lakehouse_assets.components.defs_folder import contract_in, contracts_in, load_defs_folder
+from lakehouse_assets.components.defs_folder import (
+    DEFS_DIR,
+    DEFS_MODULE,
+    contract_in,
+    contracts_in,
+    load_defs_folder,
+)
 from lakehouse_assets.contracts.contract import ContractError, DatasetContract, ModelContract
+from tests.conftest import defs_module_of
 
 DATASET = "lakehouse_assets.components.Dataset"
 MODEL = "lakehouse_assets.components.Model"
@@ -60,6 +69,12 @@ def test_every_component_file_names_its_type_and_holds_its_contract_as_attribute
     assert Dataset.get_model_cls() is DatasetContract and Model.get_model_cls() is ModelContract
 
 
+def test_dg_and_the_code_location_read_one_defs_folder():
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text())
+    assert pyproject["tool"]["dg"]["project"]["defs_module"] == DEFS_MODULE
+    assert Path(importlib.import_module(DEFS_MODULE).__path__[0]) == DEFS_DIR
+
+
 def test_the_folder_builds_every_contracts_assets_checks_and_arrival_sensor():
     definitions = load_defs_folder()
     specs = [spec for assets in definitions.assets for spec in assets.specs]
@@ -100,7 +115,7 @@ def test_a_wrong_contract_fails_the_load_with_its_file_line_field_and_expectatio
     original = path.read_text()
     path.write_text(change(original))
     with pytest.raises(Exception) as error:  # noqa: B017 - Dagster's wrapper of the contract's error
-        load_defs_folder(defs_dir=defs_copy)
+        load_defs_folder(defs_module=defs_module_of(defs_copy))
     message = causes(error.value)
     assert f"attributes.{field} at {path}:" in message
     assert expected in message
@@ -113,7 +128,7 @@ def test_the_line_is_the_wrong_fields(defs_copy):
     path = defs_copy / "datasets" / "flights" / "defs.yaml"
     path.write_text(path.read_text().replace(TIME_HOUR, "  - {name: time_hour, type: datetime"))
     with pytest.raises(Exception) as error:  # noqa: B017
-        load_defs_folder(defs_dir=defs_copy)
+        load_defs_folder(defs_module=defs_module_of(defs_copy))
     assert f"{path}:{line_of(path, 'type: datetime')}" in causes(error.value)
 
 
@@ -121,7 +136,7 @@ def test_a_component_without_its_contract_says_where_it_goes(defs_copy):
     path = defs_copy / "datasets" / "airlines" / "defs.yaml"
     path.write_text(f"type: {DATASET}\n")
     with pytest.raises(Exception) as error:  # noqa: B017
-        load_defs_folder(defs_dir=defs_copy)
+        load_defs_folder(defs_module=defs_module_of(defs_copy))
     assert f"{path}: a dataset's contract goes under `attributes:`" in causes(error.value)
 
 
@@ -134,7 +149,7 @@ def test_two_components_for_one_table_are_refused(defs_copy):
         (defs_copy / "datasets" / "airlines_again" / "defs.yaml").read_text()
     )
     with pytest.raises(ContractError, match="two contracts define the table landing.airlines"):
-        load_defs_folder(defs_dir=defs_copy)
+        load_defs_folder(defs_module=defs_module_of(defs_copy))
     with pytest.raises(ContractError, match="two contracts define the table landing.airlines"):
         contracts_in(defs_copy)
 
@@ -163,7 +178,7 @@ def test_the_scaffolded_skeletons_load_with_the_demo(defs_copy, resources):
     model = contract_in(defs_copy / "models" / "output_meter_daily" / "defs.yaml")
     assert (model.layer, model.name) == ("output", "meter_daily")
 
-    definitions = load_defs_folder(defs_dir=defs_copy)
+    definitions = load_defs_folder(defs_module=defs_module_of(defs_copy))
     keys = {spec.key.to_user_string() for assets in definitions.assets for spec in assets.specs}
     assert {
         "landing/meters",
