@@ -291,3 +291,78 @@ def test_every_format_has_the_same_lineage_columns_and_types():
     }
     assert schemas["csv"] == schemas["jsonl"] == schemas["parquet"]
     assert "_source_member" not in schemas["csv"].names
+
+
+def drift_contract(fmt: str = "csv", **checks) -> DatasetContract:
+    return DatasetContract.model_validate(
+        {
+            "name": "meters",
+            "description": "meter readings",
+            "source": {"glob": "meters/*", "format": fmt, "file_checks": checks},
+            "columns": [*COLUMNS, {"name": "note", "type": "string"}],
+        }
+    )
+
+
+def test_schema_drift_in_csv_follows_the_contract_policy():
+    new_column = b"read_on,meter,kwh,note,site\n2024-05-06,m-1,2.5,x,north\n"
+    missing_optional = b"meter,kwh,read_on\nm-1,2.5,2024-05-06\n"
+    missing_required = b"kwh,read_on,note\n2.5,2024-05-06,x\n"
+    with pytest.raises(LandingFileError, match=r"meters/d1.csv: header .* unexpected columns \['site'\]"):
+        land(new_column, "meters/d1.csv", drift_contract())
+    with pytest.raises(LandingFileError, match=r"meters/d2.csv: header .* missing columns \['note'\]"):
+        land(missing_optional, "meters/d2.csv", drift_contract())
+    tolerant = drift_contract(extra_columns="ignore", missing_optional="null")
+    findings: list[str] = []
+    table = land(new_column, "meters/d1.csv", tolerant, findings)
+    # reordered by name, the extra column left out
+    assert values(table, "meter", "kwh", "read_on", "note") == [("m-1", "2.5", "2024-05-06", "x")]
+    assert findings == [
+        "columns the contract does not declare ignored: ['site']",
+        "columns in file order ['read_on', 'meter', 'kwh', 'note', 'site'], read by name",
+    ]
+    findings.clear()
+    table = land(missing_optional, "meters/d2.csv", tolerant, findings)
+    assert values(table, "meter", "note") == [("m-1", None)]
+    assert findings == ["optional columns missing from the file landed as null: ['note']"]
+    assert type_landing_rows(table, tolerant).typed.column("note").to_pylist() == [None]
+    with pytest.raises(
+        LandingFileError, match=r"meters/d3.csv: .* missing columns \['meter'\], which are required"
+    ):
+        land(missing_required, "meters/d3.csv", tolerant)
+
+
+def test_schema_drift_in_parquet_and_json_lines_follows_the_same_policy():
+    native = pa.table({"meter": ["m-1"], "kwh": [2.5], "read_on": ["2024-05-06"], "site": ["north"]})
+    with pytest.raises(LandingFileError, match=r"meters/p.parquet: schema .* unexpected columns \['site'\]"):
+        land(parquet_bytes(native), "meters/p.parquet", drift_contract("parquet", missing_optional="null"))
+    table = land(
+        parquet_bytes(native),
+        "meters/p.parquet",
+        drift_contract("parquet", missing_optional="null", extra_columns="ignore"),
+    )
+    assert values(table, "meter", "kwh", "note") == [("m-1", "2.5", None)]
+    lines = b'{"meter": "m-1", "kwh": 2.5, "read_on": "2024-05-06"}\n{"meter": "m-2", "site": "n"}\n'
+    with pytest.raises(
+        LandingFileError, match=r"meters/j.jsonl: fields .* unexpected columns \['site'\].*site on line 2"
+    ):
+        land(lines, "meters/j.jsonl", drift_contract("jsonl", missing_optional="null"))
+    with pytest.raises(LandingFileError, match=r"meters/j.jsonl: fields .* missing columns \['note'\]"):
+        land(lines, "meters/j.jsonl", drift_contract("jsonl", extra_columns="ignore"))
+    table = land(
+        lines, "meters/j.jsonl", drift_contract("jsonl", extra_columns="ignore", missing_optional="null")
+    )
+    assert values(table, "meter", "kwh", "note") == [("m-1", "2.5", None), ("m-2", None, None)]
+
+
+def test_reordered_columns_are_no_drift_unless_the_contract_pins_the_order():
+    reordered = b"kwh,meter,read_on,note\n2.5,m-1,2024-05-06,x\n"
+    assert land(reordered, "meters/r.csv", drift_contract()).column("meter").to_pylist() == ["m-1"]
+    with pytest.raises(
+        LandingFileError, match="meters/r.csv: header has the contract's columns in another order"
+    ):
+        land(reordered, "meters/r.csv", drift_contract(column_order="contract"))
+    # a dropped optional column does not count as reordering
+    dropped = b"meter,kwh,read_on\nm-1,2.5,2024-05-06\n"
+    pinned = drift_contract(column_order="contract", missing_optional="null")
+    assert land(dropped, "meters/r.csv", pinned).num_rows == 1
