@@ -254,12 +254,22 @@ class FileChecks(_Strict):
     `policy: reject_file` fails the landing materialisation naming the file and the problem;
     `quarantine_rows` loads the file and flags rows with the wrong number of fields, which raw
     then moves to its rejects table. Problems no row can carry (encoding, header, unclosed quotes,
-    blank lines, empty files) always reject the file.
+    blank lines, empty files) always reject the file. Files of one dataset may drift apart
+    (`extra_columns`, `missing_optional`, `column_order`): columns are matched by name, and the
+    message names the file and the columns.
     """
 
     policy: Literal["reject_file", "quarantine_rows"] = "reject_file"
     column_order: Literal["any", "contract"] = Field(
         default="any", description="`contract`: a reordered header rejects the file"
+    )
+    extra_columns: Literal["reject_file", "ignore"] = Field(
+        default="reject_file",
+        description="a column (CSV header, Parquet schema, JSON field) the contract does not declare",
+    )
+    missing_optional: Literal["reject_file", "null"] = Field(
+        default="reject_file",
+        description="`null`: a file without a nullable column lands it as null (a required one rejects)",
     )
     byte_order_mark: Literal["strip", "reject"] = "strip"
     header_only: Literal["accept", "reject"] = "accept"

@@ -24,7 +24,6 @@ from lakehouse_assets.automation.conditions import follow_inputs
 from lakehouse_assets.automation.policies import backfill_policy_for, table_pool
 from lakehouse_assets.contracts.columns import (
     FILE_DATE,
-    LINEAGE_COLUMNS,
     REJECT_DESCRIPTIONS,
     ROW_ERROR,
     ROW_ERROR_DESCRIPTION,
@@ -96,9 +95,10 @@ def _column_schema(columns: list[tuple[str, str, str]]) -> dg.TableSchema:
 
 
 def _lineage_columns(contract: Contract) -> list[tuple[str, str, str]]:
-    types = lineage_column_types(contract.partitioning)
-    descriptions = lineage_descriptions(contract.partitioning)
-    return [(name, type_label(types[name]), descriptions[name]) for name in LINEAGE_COLUMNS]
+    source = contract.source if isinstance(contract, DatasetContract) else None
+    types = lineage_column_types(contract.partitioning, source)
+    descriptions = lineage_descriptions(contract.partitioning, source)
+    return [(name, type_label(type_name), descriptions[name]) for name, type_name in types.items()]
 
 
 def _table_spec(

@@ -8,6 +8,7 @@ when a step runs (`landing.LINEAGE_TYPES` holds their Arrow types, derived from 
 from lakehouse_assets.contracts.contract import DECIMAL_TYPE
 
 SOURCE_FILE = "_source_file"
+SOURCE_MEMBER = "_source_member"
 SOURCE_CHECKSUM = "_source_checksum"
 SOURCE_LINE = "_source_line"
 LOADED_AT = "_loaded_at"
@@ -33,17 +34,36 @@ FILE_HOUR_TYPE = "timestamptz"
 FILE_HOUR_DESCRIPTION = "Partition hour taken from the file name (UTC)"
 
 
-def lineage_column_types(partitioning) -> dict[str, str]:
-    """`LINEAGE_COLUMN_TYPES` for a dataset with these partitions (or None)."""
-    if partitioning is not None and partitioning.granularity == "hour":
-        return LINEAGE_COLUMN_TYPES | {FILE_DATE: FILE_HOUR_TYPE}
-    return LINEAGE_COLUMN_TYPES
+# Only for datasets delivered in zip archives (`Source.archived`): `_source_file` stays the key of
+# the archive, so every other dataset's lineage columns are the five above.
+SOURCE_MEMBER_DESCRIPTION = "Member of the zip archive `_source_file` the row came from"
+# `_source_line` of the formats without a header line
+SOURCE_LINE_DESCRIPTIONS = {
+    "jsonl": "Line of the record in its file (the first line is 1)",
+    "parquet": "Row of the record in its file (the first row is 1)",
+}
 
 
-def lineage_descriptions(partitioning) -> dict[str, str]:
+def lineage_column_types(partitioning, source=None) -> dict[str, str]:
+    """`LINEAGE_COLUMN_TYPES` for a dataset with these partitions (or None) and this source, in order."""
+    types = LINEAGE_COLUMN_TYPES
     if partitioning is not None and partitioning.granularity == "hour":
-        return LINEAGE_DESCRIPTIONS | {FILE_DATE: FILE_HOUR_DESCRIPTION}
-    return LINEAGE_DESCRIPTIONS
+        types = types | {FILE_DATE: FILE_HOUR_TYPE}
+    if source is not None and source.archived:
+        types = {SOURCE_FILE: types[SOURCE_FILE], SOURCE_MEMBER: "string"} | types
+    return types
+
+
+def lineage_descriptions(partitioning, source=None) -> dict[str, str]:
+    descriptions = LINEAGE_DESCRIPTIONS
+    if partitioning is not None and partitioning.granularity == "hour":
+        descriptions = descriptions | {FILE_DATE: FILE_HOUR_DESCRIPTION}
+    if source is not None:
+        if source.format in SOURCE_LINE_DESCRIPTIONS:
+            descriptions = descriptions | {SOURCE_LINE: SOURCE_LINE_DESCRIPTIONS[source.format]}
+        if source.archived:
+            descriptions = descriptions | {SOURCE_MEMBER: SOURCE_MEMBER_DESCRIPTION}
+    return descriptions
 
 
 # Only with `source.file_checks.policy: quarantine_rows`: why landing could not split the row

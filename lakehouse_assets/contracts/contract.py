@@ -96,10 +96,62 @@ class CsvOptions(_Strict):
         return value
 
 
+SourceFormat = Literal["csv", "jsonl", "parquet"]
+Compression = Literal["infer", "none", "gzip", "bz2", "zstd", "zip"]
+# What `compression: infer` reads from the end of a file's (or a zip member's) name.
+COMPRESSION_SUFFIXES = {
+    ".gz": "gzip",
+    ".gzip": "gzip",
+    ".bz2": "bz2",
+    ".zst": "zstd",
+    ".zstd": "zstd",
+    ".zip": "zip",
+}
+_JSON_PATH = re.compile(r"^[^.\s]+(\.[^.\s]+)*$")
+
+
+def inferred_compression(name: str) -> str:
+    """What the end of a file's (or zip member's) name says about its compression; `none` when nothing."""
+    lowered = name.lower()
+    return next((kind for suffix, kind in COMPRESSION_SUFFIXES.items() if lowered.endswith(suffix)), "none")
+
+
+class ZipOptions(_Strict):
+    members: str = Field(
+        default="*",
+        description="glob (fnmatch) on member paths inside the archive; the others are left alone",
+    )
+
+
+class JsonLinesOptions(_Strict):
+    """How a JSON Lines record becomes the contract's columns.
+
+    A column reads the top-level field of its own name unless `paths` names a dotted path into
+    nested objects (`payload.reading.kwh`). A value that is an object or a list lands as its JSON
+    text; a number keeps the text the file wrote (`1.50` stays `1.50`).
+    """
+
+    paths: dict[str, str] = Field(default_factory=dict, description="column -> dotted path into the record")
+
+    @field_validator("paths")
+    @classmethod
+    def _dotted(cls, value: dict[str, str]) -> dict[str, str]:
+        for column, path in value.items():
+            if not _JSON_PATH.match(path):
+                raise ValueError(f"{column}: {path!r} is not a dotted path such as `payload.reading.kwh`")
+        return value
+
+
 class Source(_Strict):
     glob: str = Field(description="files of this dataset, relative to the landing zone")
-    format: Literal["csv"] = "csv"
+    format: SourceFormat = Field(default="csv", description="csv, jsonl (JSON Lines) or parquet")
+    compression: Compression = Field(
+        default="infer",
+        description="infer: from the name's extension (.gz, .bz2, .zst, .zip); none: bytes as they are",
+    )
+    zip: ZipOptions = Field(default_factory=ZipOptions)
     csv: CsvOptions = Field(default_factory=CsvOptions)
+    jsonl: JsonLinesOptions = Field(default_factory=JsonLinesOptions)
     file_date_pattern: str | None = Field(
         default=None,
         description="regex on the file name with a named group `date`: YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH",
@@ -120,6 +172,17 @@ class Source(_Strict):
                 "needs a named group `(?P<date>...)` that captures YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH"
             )
         return value
+
+    def compression_of(self, name: str) -> str:
+        """How a file of this name is compressed: none, gzip, bz2, zstd or zip."""
+        return inferred_compression(name) if self.compression == "infer" else self.compression
+
+    @property
+    def archived(self) -> bool:
+        """Whether rows come from members of zip archives (and so carry `_source_member`)."""
+        return self.compression == "zip" or (
+            self.compression == "infer" and self.glob.lower().endswith(".zip")
+        )
 
     def named_time_text(self, file_name: str) -> str | None:
         """What the pattern's `date` group captures in a file name, or None when the name does not match."""
@@ -372,6 +435,11 @@ class DatasetContract(_Strict):
                 "partitioning and source.file_date_pattern go together: a partitioned dataset "
                 "takes each file's partition from its name"
             )
+        unknown_paths = sorted(set(self.source.jsonl.paths) - set(names))
+        if unknown_paths:
+            raise ValueError(f"source.jsonl.paths: {unknown_paths} are not columns (have {names})")
+        if self.source.jsonl.paths and self.source.format != "jsonl":
+            raise ValueError(f"source.jsonl.paths: only for format jsonl (format is {self.source.format})")
         staged = self.staged_columns()
         if self.partitioning and self.partitioning.column not in staged:
             raise ValueError(f"partitioning.column {self.partitioning.column!r} is not a staged column")

@@ -59,8 +59,53 @@ def delimiter_hint(first_line: str, contract: DatasetContract) -> str:
     return ""
 
 
+def check_columns(
+    found: list[str], contract: DatasetContract, where: str, findings: list[str], *, what: str, detail: str
+) -> list[str]:
+    """The contract's columns a file lacks and lands as null; raises for what the policy rejects.
+
+    `found` are the file's own column names (a CSV header, a Parquet schema, a JSON file's fields),
+    matched to the contract's by name, so reordered columns are never drift. `what` names them in
+    the message and `detail` adds what helps to fix the file.
+    """
+    checks = contract.source.file_checks
+    repeated = sorted({name for name in found if found.count(name) > 1})
+    expected = set(contract.column_names)
+    missing = [column for column in contract.columns if column.name not in found]
+    extra = [name for name in found if name not in expected]
+    rejected = [
+        column.name for column in missing if checks.missing_optional == "reject_file" or not column.nullable
+    ]
+    problems = []
+    if repeated:
+        problems.append(f"repeated columns {repeated}")
+    if rejected:
+        problems.append(
+            f"missing columns {rejected}"
+            if checks.missing_optional == "reject_file"
+            else f"missing columns {rejected}, which are required (nullable: false)"
+        )
+    if extra and checks.extra_columns == "reject_file":
+        problems.append(f"unexpected columns {extra}")
+    if problems:
+        raise LandingFileError(
+            f"{where}: {what} does not match contract {contract.name!r}: {'; '.join(problems)} ({detail})"
+        )
+    if extra:
+        findings.append(f"columns the contract does not declare ignored: {extra}")
+    absent = [column.name for column in missing]
+    if absent:
+        findings.append(f"optional columns missing from the file landed as null: {absent}")
+    return absent
+
+
 def check_column_order(header: list[str], contract: DatasetContract, key: str, findings: list[str]) -> None:
     if header == contract.column_names:
+        return
+    declared = set(contract.column_names)
+    # columns that drifted in or out (see `check_columns`) say nothing about the order
+    in_file = [name for name in header if name in declared]
+    if in_file == [name for name in contract.column_names if name in in_file]:
         return
     if contract.source.file_checks.column_order == "contract":
         raise LandingFileError(

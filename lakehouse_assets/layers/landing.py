@@ -25,6 +25,7 @@ from lakehouse_assets.contracts.columns import (
     SOURCE_CHECKSUM,
     SOURCE_FILE,
     SOURCE_LINE,
+    SOURCE_MEMBER,
     lineage_column_types,
 )
 from lakehouse_assets.contracts.contract import DatasetContract
@@ -32,16 +33,19 @@ from lakehouse_assets.layers.file_checks import (
     LandingFileError,
     check_byte_order_mark,
     check_column_order,
+    check_columns,
     delimiter_hint,
 )
+from lakehouse_assets.layers.formats import decompress, read_json_lines, read_parquet, zip_members
 from resources.landing.local import LandedFile
 
 LINEAGE_TYPES = {name: arrow_type(type_name) for name, type_name in LINEAGE_COLUMN_TYPES.items()}
 
 
 def lineage_types(contract: DatasetContract) -> dict[str, pa.DataType]:
-    """The lineage columns' Arrow types for this dataset (`_file_date` is a timestamp for hours)."""
-    types = lineage_column_types(contract.partitioning)
+    """The lineage columns' Arrow types for this dataset, in order (`_file_date` is a timestamp for
+    hours; `_source_member` only for zip archives)."""
+    types = lineage_column_types(contract.partitioning, contract.source)
     return LINEAGE_TYPES if types is LINEAGE_COLUMN_TYPES else {n: arrow_type(t) for n, t in types.items()}
 
 
@@ -58,34 +62,29 @@ MAX_REPORTED_ROWS = 5
 __all__ = ["LINEAGE_COLUMNS", "LandingFileError", "ROW_ERROR", "empty_landing_table", "read_landed_file"]
 
 
-def _header(text: str, contract: DatasetContract, key: str, findings: list[str]) -> list[str]:
+def _header(
+    text: str, contract: DatasetContract, key: str, findings: list[str]
+) -> tuple[list[str], list[str]]:
+    """The file's header and the contract's columns it lacks (which land as null)."""
     options = contract.source.csv
     first_line = text[: text.find("\n")] if "\n" in text else text
     first_line = first_line.rstrip("\r")
     if not options.header:
-        return contract.column_names
+        return contract.column_names, []
     if not first_line.strip():
         raise LandingFileError(f"{key}: line 1 should be the header but is empty")
     header = next(csv.reader([first_line], delimiter=options.delimiter, quotechar=options.quote_char))
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    expected = set(contract.column_names)
-    missing = [name for name in contract.column_names if name not in header]
-    extra = [name for name in header if name not in expected]
-    problems = []
-    if repeated:
-        problems.append(f"repeated columns {repeated}")
-    if missing:
-        problems.append(f"missing columns {missing}")
-    if extra:
-        problems.append(f"unexpected columns {extra}")
-    if problems:
-        raise LandingFileError(
-            f"{key}: header does not match contract {contract.name!r}: {'; '.join(problems)} "
-            f"(header: {header}; expected delimiter {options.delimiter!r})"
-            + delimiter_hint(first_line, contract)
-        )
+    absent = check_columns(
+        header,
+        contract,
+        key,
+        findings,
+        what="header",
+        detail=f"header: {header}; expected delimiter {options.delimiter!r}"
+        + delimiter_hint(first_line, contract),
+    )
     check_column_order(header, contract, key, findings)
-    return header
+    return header, absent
 
 
 def read_landed_file(
@@ -97,27 +96,91 @@ def read_landed_file(
 ) -> pa.Table:
     """The file's rows as strings in contract column order, followed by the lineage columns.
 
-    What the contract's file checks accepted rather than rejected is appended to `findings`.
+    Whatever the format (CSV, JSON Lines, Parquet; compressed, or members of a zip archive), the
+    rows land the same way. What the contract's file checks accepted rather than rejected is
+    appended to `findings`.
     """
-    options = contract.source.csv
     findings = [] if findings is None else findings
+    source = contract.source
+    compression = source.compression_of(file.key)
+    types = lineage_types(contract)
+    if compression == "zip":
+        if not source.archived:
+            raise LandingFileError(
+                f"{file.key}: is a zip archive, but {contract.name!r} does not declare archives "
+                "(its glob does not end with .zip): declare `source.compression: zip`"
+            )
+        parts = [
+            (member, read_contents(payload, f"{file.key}: member {member!r}", contract, findings))
+            for member, payload in zip_members(data, file.key, source, findings)
+        ]
+    else:
+        parts = [(None, read_contents(decompress(data, compression, file.key), file.key, contract, findings))]
+    tables = []
+    for member, (table, lines) in parts:
+        rows = table.num_rows
+        lineage = {
+            SOURCE_FILE: pa.repeat(pa.scalar(file.key, pa.string()), rows),
+            SOURCE_MEMBER: pa.repeat(pa.scalar(member, pa.string()), rows),
+            SOURCE_CHECKSUM: pa.repeat(pa.scalar(file.checksum, pa.string()), rows),
+            SOURCE_LINE: pa.array(lines, pa.int64()),
+            LOADED_AT: pa.repeat(pa.scalar(loaded_at, LINEAGE_TYPES[LOADED_AT]), rows),
+            FILE_DATE: pa.repeat(pa.scalar(file_date_value(contract, file), types[FILE_DATE]), rows),
+        }
+        columns = {name: table.column(name) for name in contract.column_names}
+        columns |= {name: lineage[name] for name in types}
+        if ROW_ERROR in table.column_names:
+            columns[ROW_ERROR] = table.column(ROW_ERROR)
+        tables.append(pa.table(columns))
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+def read_contents(
+    data: bytes, where: str, contract: DatasetContract, findings: list[str]
+) -> tuple[pa.Table, np.ndarray]:
+    """One file's (or zip member's) uncompressed bytes: the contract's columns as strings (and
+    `_row_error` when the contract quarantines rows) and each row's line (or row) number."""
     quarantine = contract.source.file_checks.policy == "quarantine_rows"
     # (checks for content without copying the file, as `data.strip()` would)
     if not data or data.isspace():
-        raise LandingFileError(f"{file.key}: the file is empty")
-    data = check_byte_order_mark(data, contract, file.key, findings)
+        raise LandingFileError(f"{where}: the file is empty")
+    if contract.source.format == "jsonl":
+        table, lines = read_json_lines(data, where, contract, findings, quarantine)
+    elif contract.source.format == "parquet":
+        table, lines = read_parquet(data, where, contract, findings, quarantine)
+    else:
+        return _read_csv(data, where, contract, findings, quarantine)
+    if table.num_rows == 0:
+        _header_only(where, contract, findings)
+    return table, lines
+
+
+def _header_only(where: str, contract: DatasetContract, findings: list[str]) -> None:
+    if contract.source.file_checks.header_only == "reject":
+        raise LandingFileError(
+            f"{where}: has a header but no rows, which the contract rejects "
+            "(source.file_checks.header_only: reject)"
+        )
+    findings.append("header only: no rows")
+
+
+def _read_csv(
+    data: bytes, where: str, contract: DatasetContract, findings: list[str], quarantine: bool
+) -> tuple[pa.Table, np.ndarray]:
+    options = contract.source.csv
+    data = check_byte_order_mark(data, contract, where, findings)
     try:
         text = data.decode(options.encoding)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise LandingFileError(
-            f"{file.key}: line {line}, byte {exc.start}: {data[exc.start : exc.start + 1]!r} is not valid "
+            f"{where}: line {line}, byte {exc.start}: {data[exc.start : exc.start + 1]!r} is not valid "
             f"{options.encoding}; re-export the file in {options.encoding} "
             "or declare its encoding in the contract"
         ) from None
     # A byte-order mark would otherwise become part of the first column's name.
     text = text.removeprefix("\ufeff")
-    header = _header(text, contract, file.key, findings)
+    header, absent = _header(text, contract, where, findings)
     utf8 = (
         data
         if options.encoding.lower().replace("-", "") == "utf8" and not data.startswith(b"\xef\xbb\xbf")
@@ -168,10 +231,10 @@ def read_landed_file(
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise LandingFileError(f"{file.key}: cannot be parsed as CSV: {exc}") from None
+        raise LandingFileError(f"{where}: cannot be parsed as CSV: {exc}") from None
     if bad_rows and not quarantine:
         shown = "; ".join(bad_rows[:MAX_REPORTED_ROWS])
-        raise LandingFileError(f"{file.key}: {len(bad_rows)} rows have the wrong number of fields: {shown}")
+        raise LandingFileError(f"{where}: {len(bad_rows)} rows have the wrong number of fields: {shown}")
 
     first_line = 2 if options.header else 1
     every_line = np.arange(first_line, first_line + table.num_rows + len(invalid))
@@ -188,7 +251,7 @@ def read_landed_file(
         index = pc.index(spans_lines, True).as_py()
         if index >= 0:
             raise LandingFileError(
-                f"{file.key}: line {good_lines[index]}: a quoted value runs past the end of the line "
+                f"{where}: line {good_lines[index]}: a quoted value runs past the end of the line "
                 f"(is a quote not closed?); values cannot contain line breaks"
             )
     # The parser would read a blank line as a row of empty strings, so the file is searched (up to
@@ -197,32 +260,17 @@ def read_landed_file(
     if invalid or _has_empty_row(table, header):
         line = _first_blank_line(utf8, end_of_file)
         if line is not None:
-            raise LandingFileError(f"{file.key}: line {line} is blank; a CSV file cannot have blank lines")
+            raise LandingFileError(f"{where}: line {line} is blank; a CSV file cannot have blank lines")
     if table.num_rows == 0 and not invalid:
-        if contract.source.file_checks.header_only == "reject":
-            raise LandingFileError(
-                f"{file.key}: has a header but no rows, which the contract rejects "
-                "(source.file_checks.header_only: reject)"
-            )
-        findings.append("header only: no rows")
+        _header_only(where, contract, findings)
     lines = good_lines.astype(np.int64, copy=False)
     if quarantine:
         table, lines = _with_flagged_rows(table, lines, invalid, header, options)
         if invalid:
             findings.append(f"{len(invalid)} rows with the wrong number of fields flagged in {ROW_ERROR}")
-    rows = table.num_rows
-    types = lineage_types(contract)
-    lineage = {
-        SOURCE_FILE: pa.repeat(pa.scalar(file.key, pa.string()), rows),
-        SOURCE_CHECKSUM: pa.repeat(pa.scalar(file.checksum, pa.string()), rows),
-        SOURCE_LINE: pa.array(lines, pa.int64()),
-        LOADED_AT: pa.repeat(pa.scalar(loaded_at, LINEAGE_TYPES[LOADED_AT]), rows),
-        FILE_DATE: pa.repeat(pa.scalar(file_date_value(contract, file), types[FILE_DATE]), rows),
-    }
-    columns = {name: table.column(name) for name in contract.column_names} | lineage
-    if quarantine:
-        columns[ROW_ERROR] = table.column(ROW_ERROR)
-    return pa.table(columns)
+    for name in absent:
+        table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+    return table, lines
 
 
 def _first_blank_line(utf8: bytes, end: int) -> int | None:

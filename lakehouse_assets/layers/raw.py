@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from lakehouse_assets.contracts.arrow_types import arrow_type
 from lakehouse_assets.contracts.columns import REJECT_COLUMNS, REJECT_REASON
 from lakehouse_assets.contracts.contract import Column, DatasetContract
-from lakehouse_assets.layers.landing import LINEAGE_COLUMNS, ROW_ERROR
+from lakehouse_assets.layers.landing import ROW_ERROR, lineage_types
 
 # At most 38 significant digits: Arrow's cast to decimal128 silently wraps longer numbers around.
 _INTEGER = r"^\s*[+-]?0*\d{1,38}\s*$"
@@ -188,19 +188,21 @@ def _positions(mask: pa.Array) -> list[int]:
 
 
 def _present(values: pa.Array, null_values: list[str]) -> pa.Array:
-    """True where a value is not one of the contract's null values (also where it is null).
+    """True where a value is neither null nor one of the contract's null values.
 
-    (A few comparisons are cheaper than `is_in`'s hashing; a null, in a row landing flagged, is
-    present as `is_in` has it, so that it is flagged.)
+    A null is what a JSON or Parquet file had no value for, a CSV column the file lacked, or a field
+    of a row landing flagged (which raw rejects whole anyway). (A few comparisons are cheaper than
+    `is_in`'s hashing.)
     """
     if not null_values:
-        return pa.repeat(pa.scalar(True), len(values))
+        return pc.is_valid(values) if values.null_count else pa.repeat(pa.scalar(True), len(values))
     if len(null_values) > 3:
-        return pc.invert(pc.is_in(values, pa.array(null_values, pa.string())))
-    present = functools.reduce(
-        pc.and_, (pc.not_equal(values, pa.scalar(value, pa.string())) for value in null_values)
-    )
-    return pc.fill_null(present, True) if values.null_count else present
+        present = pc.invert(pc.is_in(values, pa.array(null_values, pa.string())))
+    else:
+        present = functools.reduce(
+            pc.and_, (pc.not_equal(values, pa.scalar(value, pa.string())) for value in null_values)
+        )
+    return pc.and_kleene(present, pc.is_valid(values)) if values.null_count else present
 
 
 def _nulled(values: pa.Array, present: pa.Array) -> pa.Array:
@@ -248,9 +250,10 @@ def type_landing_rows(landing: pa.Table, contract: DatasetContract) -> RawResult
             reasons[index] = [f"landing: {row_errors[index].as_py()}"]
             failed_columns[index] = [ROW_ERROR]
 
-    lineage = {name: landing.column(name) for name in LINEAGE_COLUMNS}
+    lineage_names = list(lineage_types(contract))
+    lineage = {name: landing.column(name) for name in lineage_names}
     typed = pa.table(typed_columns | lineage)
-    rejects = landing.select([*(column.name for column in contract.columns), *LINEAGE_COLUMNS])
+    rejects = landing.select([*(column.name for column in contract.columns), *lineage_names])
     if reasons:
         rejected = np.zeros(landing.num_rows, dtype=bool)
         rejected[list(reasons)] = True

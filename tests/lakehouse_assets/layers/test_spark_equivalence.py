@@ -338,3 +338,107 @@ def test_hour_and_month_partitions_match_on_both_engines(homes):
         ("{'reading_at_hour': 474900}", 3),
         ("{'reading_at_hour': 474901}", 1),
     ]
+
+
+def _format_contract(name: str, glob: str, pattern: str, **source) -> DatasetContract:
+    return DatasetContract.model_validate(
+        {
+            "name": name,
+            "description": f"Meter readings delivered as {name}.",
+            "source": {"glob": glob, "file_date_pattern": pattern, **source},
+            "columns": [
+                {"name": "meter", "type": "string", "nullable": False},
+                {"name": "kwh", "type": "decimal(10,2)"},
+                {"name": "read_on", "type": "date", "nullable": False},
+                {"name": "payload", "type": "string"},
+            ],
+            "partitioning": {"column": "read_on", "start": "2024-05-06", "end": "2024-05-08"},
+        }
+    )
+
+
+def _format_files() -> dict[str, bytes]:
+    import gzip
+    import io
+    import json
+    import zipfile
+
+    import pyarrow.parquet as pq
+
+    rows = [("m-007", "1.50", '{"a":[1,2.0]}'), ("m-042", "12x", ""), ("m-043", "", "{}")]
+    files = {}
+    for day in ("2024-05-06", "2024-05-07"):
+        csv = "payload|meter|kwh|read_on\n" + "".join(f"{p}|{m}|{k}|{day}\n" for m, k, p in rows)
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+            out.writestr("part-1.csv", csv.replace("|", ";"))
+            out.writestr("nested/part-2.csv.gz", gzip.compress(csv.replace("|", ";").encode()))
+            out.writestr("manifest.json", "{}")
+        files[f"readings/zip/r_{day}.zip"] = archive.getvalue()
+        lines = "".join(
+            json.dumps(
+                {"meter": m, "reading": {"kwh": k or None}, "on": day, "payload": json.loads(p or "null")}
+            )
+            + "\n"
+            for m, k, p in rows
+        )
+        files[f"readings/jsonl/r_{day}.jsonl.gz"] = gzip.compress(lines.encode())
+        table = pa.table(
+            {
+                "read_on": pa.array([dt.date.fromisoformat(day)] * 3),
+                "kwh": pa.array([1.5, None, 2.25]),
+                "meter": [m for m, _, _ in rows],
+                "payload": pa.array([{"a": 1}, None, {"a": 3}], pa.struct([("a", pa.int64())])),
+            }
+        )
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, row_group_size=2)
+        files[f"readings/parquet/r_{day}.parquet"] = sink.getvalue().to_pybytes()
+    return files
+
+
+def test_zip_json_lines_and_parquet_sources_match_on_both_engines(homes):
+    contracts = [
+        _format_contract(
+            "readings_zip",
+            "readings/zip/*.zip",
+            r"r_(?P<date>\d{4}-\d{2}-\d{2})\.zip$",
+            zip={"members": "*.csv*"},
+            csv={"delimiter": ";"},
+        ),
+        _format_contract(
+            "readings_jsonl",
+            "readings/jsonl/*.jsonl.gz",
+            r"r_(?P<date>\d{4}-\d{2}-\d{2})\.jsonl\.gz$",
+            format="jsonl",
+            jsonl={"paths": {"kwh": "reading.kwh", "read_on": "on"}},
+        ),
+        _format_contract(
+            "readings_parquet",
+            "readings/parquet/*.parquet",
+            r"r_(?P<date>\d{4}-\d{2}-\d{2})\.parquet$",
+            format="parquet",
+        ),
+    ]
+    assets = build_assets(contracts)
+    # made once: gzip and zip write the time into the bytes, hence into the checksums
+    files = _format_files()
+    for home, threshold, engine in ((homes[0], 1 << 40, "pandas"), (homes[1], 0, "spark")):
+        for key, data in files.items():
+            (home / "landing" / key).parent.mkdir(parents=True, exist_ok=True)
+            (home / "landing" / key).write_bytes(data)
+        result = materialize_partitions(assets, _resources(home, threshold), "2024-05-06", "2024-05-07")
+        assert result.success
+        assert _engines_used(result) == {engine}
+
+    assert len(assert_same_tables(*homes)) == 12
+    catalog = _catalog(homes[1])
+    landing = catalog.load_table("landing.readings_zip").scan().to_arrow()
+    assert sorted(set(landing.column("_source_member").to_pylist())) == ["nested/part-2.csv.gz", "part-1.csv"]
+    rejects = catalog.load_table("raw.readings_zip_rejects").scan().to_arrow()
+    assert rejects.column("_reject_reason").to_pylist() == ["kwh: '12x' is not a valid decimal(10,2)"] * 4
+    jsonl = catalog.load_table("staging.readings_jsonl").scan().to_arrow().sort_by("meter")
+    assert jsonl.column("payload").to_pylist()[:2] == ['{"a":[1,2.0]}', '{"a":[1,2.0]}']
+    parquet = catalog.load_table("staging.readings_parquet").scan().to_arrow().sort_by("_source_line")
+    assert parquet.num_rows == 6
+    assert parquet.column("_source_line").to_pylist() == [1, 1, 2, 2, 3, 3]
