@@ -14,8 +14,14 @@ that staging removes), a real SQLite Iceberg catalog, tables read back with plai
 import dagster as dg
 import pytest
 
+from io_managers.iceberg_io_manager import IcebergIOManager
 from lakehouse_assets.assets.factory import build_assets
 from lakehouse_assets.contracts.contract import DatasetContract
+from resources.catalog.resource import IcebergCatalogResource
+from resources.landing.local import LocalLandingStorage
+from resources.settings import Settings
+from resources.spark.compute import ComputeResource
+from resources.spark.session import SparkResource
 from tests.conftest import materialize_partitions
 
 DAY = "2024-03-01"
@@ -76,6 +82,15 @@ def staging_audit(result) -> dg.AssetCheckEvaluation:
     return audit
 
 
+def staging_materialization(result) -> dg.AssetMaterialization:
+    (event,) = [
+        event
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey(["staging", "flights"])
+    ]
+    return event.materialization
+
+
 def staged(catalog) -> dict[int, float]:
     rows = catalog.load_table("staging.flights").scan(selected_fields=("flight", "dep_delay")).to_arrow()
     return dict(zip(rows.column("flight").to_pylist(), rows.column("dep_delay").to_pylist(), strict=True))
@@ -108,6 +123,9 @@ def test_a_corrected_file_replaces_the_partition_it_delivered(
     assert audit.metadata["removed_duplicates"].value == 1
     assert audit.metadata["committed_rows"].value == FLIGHTS
     assert audit.metadata.get("kept_from_earlier_deliveries", dg.MetadataValue.int(0)).value == 0
+    if staging == "upsert":
+        # the file's earlier version brought flight 103; its new version withdraws it
+        assert staging_materialization(result).metadata["rows_withdrawn"].value == 1
 
 
 def test_a_merged_redelivery_keeps_the_keys_it_lacks_and_the_audit_counts_them(settings, resources, catalog):
@@ -124,3 +142,36 @@ def test_a_merged_redelivery_keeps_the_keys_it_lacks_and_the_audit_counts_them(s
     assert audit.metadata["kept_from_earlier_deliveries"].value == 1
     assert audit.metadata["committed_rows"].value == FLIGHTS + 1
     assert audit.metadata["unaccounted_rows"].value == 0
+
+
+@pytest.mark.parametrize("redelivery", ["replace", "merge"])
+def test_a_corrected_file_on_spark_is_replaced_or_merged_as_on_pandas(tmp_path, redelivery):
+    home = tmp_path / redelivery
+    settings = Settings(env="local", home=home)
+    catalog = IcebergCatalogResource.sqlite(settings.catalog_uri, settings.warehouse_dir.as_uri())
+    compute = ComputeResource(spark=SparkResource(master="local[2]"), spark_threshold_bytes=0)
+    resources = {
+        "catalog": catalog,
+        "compute": compute,
+        "io_manager": IcebergIOManager(catalog=catalog, compute=compute),
+        "landing_storage": LocalLandingStorage(root=str(settings.landing_dir)),
+    }
+
+    result = run_twice(settings, resources, catalog.load(), contract("upsert", redelivery))
+
+    assert result.success
+    staging = staging_materialization(result)
+    assert staging.metadata["engine"].value == "spark"
+    audit = staging_audit(result)
+    assert audit.passed, audit.description
+    rows = staged(catalog.load())
+    assert rows[105] == 55.0 and rows[120] == 7.0
+    if redelivery == "replace":
+        assert 103 not in rows and len(rows) == FLIGHTS
+        assert staging.metadata["rows_withdrawn"].value == 1
+        assert audit.metadata["kept_from_earlier_deliveries"].value == 0
+    else:
+        assert rows[103] == 3.0 and len(rows) == FLIGHTS + 1
+        assert staging.metadata["rows_withdrawn"].value == 0
+        assert audit.metadata["kept_from_earlier_deliveries"].value == 1
+    assert staging.metadata["rows_kept"].value == audit.metadata["kept_from_earlier_deliveries"].value
