@@ -63,9 +63,8 @@ class CommitResult:
 
 @dataclass(frozen=True)
 class UpsertMerge:
-    """What an upsert writes to the slice, and what became of the rows the slice held."""
+    """What became of the rows the slice held when an upsert merged into it."""
 
-    rows: pa.Table
     replaced: int = 0
     withdrawn: int = 0
     kept: int = 0
@@ -86,8 +85,9 @@ def _already_appended(table: Table, run_id: str, slice_label: str) -> bool:
 
 def _merge_upsert(
     existing: pa.Table, incoming: pa.Table, keys: tuple[str, ...], delivery_column: str | None = None
-) -> UpsertMerge:
-    """Existing rows whose key is not incoming, plus every incoming row.
+) -> tuple[pa.Table, UpsertMerge]:
+    """Existing rows whose key is not incoming, plus every incoming row; and what became of the
+    existing rows.
 
     With a delivery column, existing rows of a delivery the incoming rows bring again are withdrawn
     too: the new version of a file replaces its old one, so a row the correction removed goes.
@@ -98,7 +98,7 @@ def _merge_upsert(
     if key_rows.group_by(list(keys)).aggregate([]).num_rows != key_rows.num_rows:
         raise UpsertKeyError(f"incoming rows repeat the upsert key {list(keys)}; de-duplicate them first")
     if existing.num_rows == 0:
-        return UpsertMerge(incoming)
+        return incoming, UpsertMerge()
     key_rows = key_rows.cast(existing.select(list(keys)).schema)
     unmatched = existing.join(key_rows, list(keys), join_type="left anti")
     kept = unmatched
@@ -109,8 +109,7 @@ def _merge_upsert(
         again = pc.fill_null(pc.is_in(column, value_set=redelivered, skip_nulls=True), False)
         kept = unmatched.filter(pc.invert(again))
     merged = pa.concat_tables([kept, incoming], promote_options="permissive")
-    return UpsertMerge(
-        merged,
+    return merged, UpsertMerge(
         replaced=existing.num_rows - unmatched.num_rows,
         withdrawn=unmatched.num_rows - kept.num_rows,
         kept=kept.num_rows,
@@ -322,12 +321,11 @@ def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
     if plan.partition_type is not None:
         request.slice.check_rows(data, plan.partition_type)
 
-    merge = UpsertMerge(data)
+    to_write, merge = data, UpsertMerge()
     if request.mode == "upsert":
         existing = table.scan(row_filter=plan.row_filter).to_arrow()
-        merge = _merge_upsert(existing, data, request.primary_key, request.delivery_column)
+        to_write, merge = _merge_upsert(existing, data, request.primary_key, request.delivery_column)
         plan = plan.with_merge(merge)
-    to_write = merge.rows
 
     files = plan_data_files(table, to_write, plan)
     paths = [path for path, _ in files or []]

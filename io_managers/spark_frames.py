@@ -204,7 +204,7 @@ def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPl
     # no rows: the same stated outcome per write mode as on the Arrow path (no commit for an upsert)
     if rows == 0 and (skipped := empty_input_outcome(request, pa.table({}), table.properties)):
         return skipped
-    to_write, merge = frame, UpsertMerge(pa.table({}))
+    to_write, merge = frame, UpsertMerge()
     if request.mode == "upsert":
         existing = read_slice(frame.sparkSession, table, request.slice)
         to_write, unmatched, kept = _merge_upsert(
@@ -213,7 +213,6 @@ def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPl
         unmatched_rows = unmatched.count()
         kept_rows = kept.count() if request.delivery_column else unmatched_rows
         merge = UpsertMerge(
-            pa.table({}),
             replaced=existing.count() - unmatched_rows,
             withdrawn=unmatched_rows - kept_rows,
             kept=kept_rows,
