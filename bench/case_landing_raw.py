@@ -40,8 +40,7 @@ def prepare(work: Path, target_rows: int) -> dict:
     import pyarrow.parquet as pq
     from engines import write_scaled_day
 
-    from lakehouse_assets.contracts.contract import load_contracts
-    from lakehouse_assets.definitions import CONTRACT_DIRS
+    from lakehouse_assets.components.defs_folder import contracts_in
     from lakehouse_assets.layers.landing import read_landed_file
     from lakehouse_assets.layers.raw import type_landing_rows
     from resources.landing.local import LandedFile
@@ -55,7 +54,7 @@ def prepare(work: Path, target_rows: int) -> dict:
     header, *lines = big.read_text().splitlines()[: WARMUP_ROWS + 1]
     (landing / csv_name(WARMUP_DAY)).write_text("\n".join([header, *lines]) + "\n")
 
-    contract = next(c for c in load_contracts(*CONTRACT_DIRS) if c.name == "flights")
+    contract = next(c for c in contracts_in() if c.name == "flights")
     loaded_at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     info = {"scale": scale}
     for day, name in ((DAY, "typed.parquet"), (WARMUP_DAY, "warmup.parquet")):
@@ -93,8 +92,7 @@ def child_ours(work: Path, source: str) -> dict:
 
     from io_managers.iceberg_io_manager import IcebergIOManager
     from lakehouse_assets.assets.factory import _table_metadata, _table_spec
-    from lakehouse_assets.contracts.contract import load_contracts
-    from lakehouse_assets.definitions import CONTRACT_DIRS
+    from lakehouse_assets.components.defs_folder import contracts_in
     from lakehouse_assets.layers.landing import FILE_DATE, read_landed_file
     from lakehouse_assets.layers.raw import type_landing_rows
     from resources.catalog.resource import IcebergCatalogResource
@@ -102,7 +100,7 @@ def child_ours(work: Path, source: str) -> dict:
     from resources.spark.compute import ComputeResource
     from resources.spark.session import SparkResource
 
-    contract = next(c for c in load_contracts(*CONTRACT_DIRS) if c.name == "flights")
+    contract = next(c for c in contracts_in() if c.name == "flights")
     timings: dict = {}
     _time_handle_output(IcebergIOManager, timings)
     metadata = _table_metadata(
@@ -168,11 +166,10 @@ def child_floor(work: Path) -> dict:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from lakehouse_assets.contracts.contract import load_contracts
-    from lakehouse_assets.definitions import CONTRACT_DIRS
+    from lakehouse_assets.components.defs_folder import contracts_in
     from lakehouse_assets.layers.raw import arrow_type
 
-    contract = next(c for c in load_contracts(*CONTRACT_DIRS) if c.name == "flights")
+    contract = next(c for c in contracts_in() if c.name == "flights")
     columns = [(c.name, arrow_type(c.type), c.type) for c in contract.columns]
     null_values = list(contract.source.csv.null_values)
     outcome = {}
@@ -217,13 +214,12 @@ def child_diagnose(work: Path) -> dict:
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    from lakehouse_assets.contracts.contract import load_contracts
-    from lakehouse_assets.definitions import CONTRACT_DIRS
+    from lakehouse_assets.components.defs_folder import contracts_in
     from lakehouse_assets.layers import raw
     from lakehouse_assets.layers.landing import read_landed_file
     from resources.landing.local import LandedFile
 
-    contract = next(c for c in load_contracts(*CONTRACT_DIRS) if c.name == "flights")
+    contract = next(c for c in contracts_in() if c.name == "flights")
     data = (work / "landing" / csv_name(DAY)).read_bytes()
     file = LandedFile(key=csv_name(DAY), size=len(data), checksum="0" * 32)
     timings: dict[str, float] = {}

@@ -32,13 +32,12 @@ def typed_year() -> dict:
     import pyarrow.compute as pc
 
     from lakehouse_assets.cli.demo import _source_text
-    from lakehouse_assets.contracts.contract import load_contracts
-    from lakehouse_assets.definitions import CONTRACT_DIRS
+    from lakehouse_assets.components.defs_folder import contracts_in
     from lakehouse_assets.layers.landing import FILE_DATE, read_landed_file
     from lakehouse_assets.layers.raw import type_landing_rows
     from resources.landing.local import LandedFile
 
-    contract = next(c for c in load_contracts(*CONTRACT_DIRS) if c.name == "flights")
+    contract = next(c for c in contracts_in() if c.name == "flights")
     data = _source_text("flights.csv.zip").encode()
     file = LandedFile(key="flights/flights_2013.csv", size=len(data), checksum="0" * 32)
     typed = type_landing_rows(read_landed_file(data, file, contract, dt.datetime.now(dt.UTC)), contract).typed

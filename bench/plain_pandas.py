@@ -26,7 +26,7 @@ PANDAS_TYPES = {"int": "Int32", "long": "Int64", "double": "float64", "boolean":
 
 
 def contract(name: str) -> dict:
-    return yaml.safe_load((CONTRACTS / f"{name}.yaml").read_text())
+    return yaml.safe_load((CONTRACTS / name / "defs.yaml").read_text())["attributes"]
 
 
 def land(spec: dict, paths: list[Path], landing: Path, loaded_at: pd.Timestamp) -> pd.DataFrame:

@@ -78,14 +78,13 @@ def main() -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    import lakehouse_assets
-    from lakehouse_assets.contracts.contract import load_contract
+    from lakehouse_assets.components.defs_folder import DEFS_DIR, contract_in
     from lakehouse_assets.layers import raw
     from lakehouse_assets.layers.landing import read_landed_file
     from resources.landing.local import LandedFile
 
     path = scaled_file(work, args.rows)
-    contract = load_contract(Path(lakehouse_assets.__file__).parent / "defs" / "datasets" / "flights.yaml")
+    contract = contract_in(DEFS_DIR / "datasets" / "flights" / "defs.yaml")
     data = path.read_bytes()
     if args.variant != "plain":
         data = variant(data, args.variant)

@@ -2,7 +2,10 @@
 
 import datetime as dt
 import os
+import re
+import shutil
 import sys
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -56,7 +59,7 @@ def day() -> dt.date:
     return dt.date(2013, 1, 2)
 
 
-SLOW_MODULES = {"test_webserver", "test_end_to_end", "test_aws_end_to_end"}
+SLOW_MODULES = {"test_webserver", "test_end_to_end", "test_aws_end_to_end", "test_dg_cli"}
 
 
 def pytest_collection_modifyitems(items):
@@ -86,3 +89,21 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("reliability figures")
         for test, name, value in figures:
             terminalreporter.write_line(f"{test}: {name} = {value}")
+
+
+@pytest.fixture
+def defs_copy(tmp_path, monkeypatch) -> Path:
+    """A copy of the demo's defs folder, importable as a module of its own (`defs_module_of`), for
+    tests that change a contract: copies in one process do not share Python modules."""
+    from lakehouse_assets.components.defs_folder import DEFS_DIR
+
+    package = "defs_copy_" + re.sub(r"\W", "_", tmp_path.name)
+    defs_dir = shutil.copytree(
+        DEFS_DIR, tmp_path / "project" / package / "defs", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "project"))
+    return defs_dir
+
+
+def defs_module_of(defs_dir: Path) -> str:
+    return f"{defs_dir.parent.name}.defs"

@@ -1,6 +1,5 @@
 """The code location loads and shows the graph the contracts describe."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -8,13 +7,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from lakehouse_assets import definitions
 from lakehouse_assets.assets.factory import build_model_asset
+from lakehouse_assets.components import defs_folder
+from lakehouse_assets.components.defs_folder import contracts_in
 from lakehouse_assets.contracts.columns import LINEAGE_COLUMN_TYPES, type_label
-from lakehouse_assets.contracts.contract import COLUMN_TYPES, ModelContract, load_contracts
-from lakehouse_assets.definitions import CONTRACT_DIRS, defs
+from lakehouse_assets.contracts.contract import COLUMN_TYPES, ModelContract
+from lakehouse_assets.definitions import defs
 from lakehouse_assets.layers.landing import LINEAGE_TYPES
 from lakehouse_assets.layers.raw import arrow_type
+from tests.conftest import defs_module_of
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Needed only when a step runs. Loading them with the definitions cost a code location more than a
@@ -127,24 +128,21 @@ def test_lineage_types_by_name_are_the_arrow_types_landing_writes():
 
 def test_a_model_function_in_a_missing_module_fails_when_the_definitions_load():
     model = next(
-        contract
-        for contract in load_contracts(*CONTRACT_DIRS)
-        if isinstance(contract, ModelContract) and contract.function
+        contract for contract in contracts_in() if isinstance(contract, ModelContract) and contract.function
     )
     wrong = model.model_copy(update={"function": "lakehouse_assets.models.no_such_module:build"})
     with pytest.raises(ModuleNotFoundError, match="no_such_module"):
         build_model_asset(wrong)
 
 
-def test_a_second_load_reuses_the_assets_until_a_contract_changes(settings, tmp_path, monkeypatch):
+def test_a_second_load_reuses_the_assets_until_a_contract_changes(settings, defs_copy, monkeypatch):
     """Dagster calls `defs()` twice per load: the contracts are parsed and built into assets once."""
-    copies = tuple(shutil.copytree(directory, tmp_path / directory.name) for directory in CONTRACT_DIRS)
-    monkeypatch.setattr(definitions, "CONTRACT_DIRS", copies)
+    monkeypatch.setattr(defs_folder, "DEFS_MODULE", defs_module_of(defs_copy))
     airlines = dg.AssetKey(["landing", "airlines"])
     first, second = defs(), defs()
     assert all(built is reused for built, reused in zip(first.assets, second.assets, strict=True))
 
-    contract = copies[0] / "airlines.yaml"
+    contract = defs_copy / "datasets" / "airlines" / "defs.yaml"
     contract.write_text(contract.read_text().replace("description: ", "description: Changed. ", 1))
     changed = defs().resolve_asset_graph().get(airlines)
     assert changed.description.startswith("Changed. ")

@@ -10,8 +10,7 @@ import pytest
 
 from lakehouse_assets.assets.factory import build_assets
 from lakehouse_assets.cli.demo import DATA, write_demo_landing
-from lakehouse_assets.contracts.contract import load_contracts
-from lakehouse_assets.definitions import CONTRACT_DIRS
+from lakehouse_assets.components.defs_folder import contracts_in
 from lakehouse_assets.layers.landing import LandingFileError
 from resources.landing.local import LocalLandingStorage
 from tests.conftest import materialize_partitions
@@ -22,7 +21,7 @@ MISSING_AIRPORTS = {"BQN", "SJU", "STT", "PSE"}
 
 @pytest.fixture
 def assets():
-    return build_assets(load_contracts(*CONTRACT_DIRS))
+    return build_assets(contracts_in())
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -42,6 +43,7 @@ _NAMED_TIME = re.compile(
 )
 # Dagster's partition key formats (HourlyPartitionsDefinition, Daily..., Monthly...).
 PARTITION_KEY_FORMATS = {"hour": "%Y-%m-%d-%H:%M", "day": "%Y-%m-%d", "month": "%Y-%m-%d"}
+TABLE_NAME = r"^[a-z][a-z0-9_]*$"
 # libyaml's parser when PyYAML has it (5x faster than the pure-Python one, the same documents):
 # every load of the code location parses every contract, and Dagster loads the definitions twice.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -61,7 +63,14 @@ def _check_type(value: str) -> str:
     raise ValueError(f"unknown type {value!r}; expected one of {', '.join(COLUMN_TYPES)} or decimal(p,s)")
 
 
-ColumnType = Annotated[str, AfterValidator(_check_type)]
+# The JSON schema says the same for editors and `dg check yaml`, which validate without Python.
+ColumnType = Annotated[
+    str,
+    AfterValidator(_check_type),
+    WithJsonSchema(
+        {"type": "string", "anyOf": [{"enum": list(COLUMN_TYPES)}, {"pattern": DECIMAL_TYPE.pattern}]}
+    ),
+]
 
 
 class Column(_Strict):
@@ -343,7 +352,7 @@ class WriteModes(_Strict):
 
 class DatasetContract(_Strict):
     kind: Literal["dataset"] = "dataset"
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(pattern=TABLE_NAME)
     version: int = 1
     description: str
     owners: list[str] = Field(default_factory=list)
@@ -460,7 +469,7 @@ class ModelColumn(_Strict):
 class ModelContract(_Strict):
     kind: Literal["model"] = "model"
     layer: Literal["common", "output"]
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(pattern=TABLE_NAME)
     version: int = 1
     description: str
     owners: list[str] = Field(default_factory=list)
@@ -523,23 +532,26 @@ def _format_errors(path: Path, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_contract(path: Path) -> Contract:
-    try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
-    except yaml.YAMLError as exc:
-        raise ContractError(f"{path}: not valid YAML: {exc}") from exc
+def contract_from(document: Any, path: Path, model: type[Contract] | None = None) -> Contract:
+    """The contract a parsed YAML document holds; `model` defaults to the one its `kind` names."""
     if not isinstance(document, dict):
         raise ContractError(f"{path}: expected a mapping at the top level, got {type(document).__name__}")
-    model = ModelContract if document.get("kind") == "model" else DatasetContract
+    model = model or (ModelContract if document.get("kind") == "model" else DatasetContract)
     try:
         return model.model_validate(document)
     except ValidationError as exc:
         raise ContractError(_format_errors(path, exc)) from None
 
 
-def load_contracts(*directories: Path) -> list[Contract]:
-    paths = [path for directory in directories for path in sorted(directory.glob("*.yaml"))]
-    contracts = [load_contract(path) for path in paths]
+def load_contract(path: Path) -> Contract:
+    try:
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        raise ContractError(f"{path}: not valid YAML: {exc}") from exc
+    return contract_from(document, path)
+
+
+def refuse_duplicate_tables(contracts: list[Contract]) -> None:
     seen: dict[tuple[str, str], int] = {}
     for contract in contracts:
         layers = ("landing", "raw", "staging") if isinstance(contract, DatasetContract) else (contract.layer,)
@@ -548,7 +560,6 @@ def load_contracts(*directories: Path) -> list[Contract]:
             if key in seen:
                 raise ContractError(f"two contracts define the table {layer}.{contract.name}")
             seen[key] = 1
-    return resolve_partitions(contracts, paths)
 
 
 def tables_of(contract: Contract) -> list[str]:
@@ -643,3 +654,10 @@ def _model_partitions(model: ModelContract, partitioned: list, fail) -> Partitio
                 f"{field} out or make it equal",
             )
     return Partitioning(column=declared.column, **{field: getattr(first, field) for field in _TIME_FIELDS})
+
+
+def load_contracts(*directories: Path) -> list[Contract]:
+    paths = [path for directory in directories for path in sorted(directory.glob("*.yaml"))]
+    contracts = [load_contract(path) for path in paths]
+    refuse_duplicate_tables(contracts)
+    return resolve_partitions(contracts, paths)

@@ -19,14 +19,15 @@ import pytest
 from lakehouse_assets.assets.factory import build_assets
 from lakehouse_assets.automation.arrival_sensors import build_arrival_sensor, target_for
 from lakehouse_assets.automation.arrivals import ArrivalCursor
-from lakehouse_assets.contracts.contract import DatasetContract, load_contract
-from lakehouse_assets.definitions import PACKAGE_DIR, build_resources
+from lakehouse_assets.components.defs_folder import DEFS_DIR, contract_in
+from lakehouse_assets.contracts.contract import DatasetContract
+from lakehouse_assets.definitions import build_resources
 from resources.landing.local import LandedFile
 from resources.settings import load_settings
 from tests.aws.conftest import configure_aws, create_infrastructure, sent_emails, tick
 
-FLIGHTS = load_contract(PACKAGE_DIR / "defs" / "datasets" / "flights.yaml")
-AIRLINES = load_contract(PACKAGE_DIR / "defs" / "datasets" / "airlines.yaml")
+FLIGHTS = contract_in(DEFS_DIR / "datasets" / "flights" / "defs.yaml")
+AIRLINES = contract_in(DEFS_DIR / "datasets" / "airlines" / "defs.yaml")
 # many small files a day: the shape that needs more than one page of listing
 EVENTS = DatasetContract.model_validate(
     {

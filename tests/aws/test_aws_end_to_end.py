@@ -17,8 +17,9 @@ from pyiceberg.catalog import load_catalog
 from lakehouse_assets.assets.factory import build_assets
 from lakehouse_assets.automation.arrival_sensors import sensor_name, target_for
 from lakehouse_assets.cli.main import main as lakehouse_cli
-from lakehouse_assets.contracts.contract import DatasetContract, load_contracts
-from lakehouse_assets.definitions import CONTRACT_DIRS, build_resources, defs
+from lakehouse_assets.components.defs_folder import contracts_in
+from lakehouse_assets.contracts.contract import DatasetContract
+from lakehouse_assets.definitions import build_resources, defs
 from lakehouse_assets.monitoring.run_sensors import report_successful_runs
 from resources.settings import load_settings
 from tests.aws.conftest import (
@@ -84,8 +85,8 @@ def example(aws_env):
     definitions = defs()
     sensors = {sensor.name: sensor for sensor in definitions.sensors}
     resources = build_resources(load_settings())
-    assets = build_assets(load_contracts(*CONTRACT_DIRS))
-    contracts = {c.name: c for c in load_contracts(*CONTRACT_DIRS) if isinstance(c, DatasetContract)}
+    assets = build_assets(contracts_in())
+    contracts = {c.name: c for c in contracts_in() if isinstance(c, DatasetContract)}
     requests = {}
     with dg.instance_for_test() as instance:
         # the automation sensor ticks all the time; its first tick is the baseline later ones compare with

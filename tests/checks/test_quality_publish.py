@@ -8,8 +8,8 @@ import pytest
 
 from lakehouse_assets.assets.factory import build_assets
 from lakehouse_assets.cli.demo import write_demo_landing
-from lakehouse_assets.contracts.contract import DatasetContract, load_contracts
-from lakehouse_assets.definitions import CONTRACT_DIRS
+from lakehouse_assets.components.defs_folder import contracts_in
+from lakehouse_assets.contracts.contract import DatasetContract
 from resources.landing.local import LocalLandingStorage
 
 DAY = dt.date(2013, 1, 2)
@@ -21,7 +21,7 @@ ORIGIN = 12  # field index of `origin` in a flights line
 
 
 def contracts(validate_before_commit: bool = True):
-    loaded = load_contracts(*CONTRACT_DIRS)
+    loaded = contracts_in()
     if validate_before_commit:
         return loaded
     return [

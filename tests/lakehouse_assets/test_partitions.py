@@ -6,20 +6,21 @@ through its own job, landing -> raw -> staging (-> output), into a real SQLite I
 """
 
 import datetime as dt
-import shutil
+import pathlib
 import textwrap
 
 import dagster as dg
 import pytest
 from pyiceberg.transforms import DayTransform, HourTransform, MonthTransform
 
-from lakehouse_assets.assets.factory import build_assets
-from lakehouse_assets.automation.arrival_sensors import build_arrival_sensors, partition_of
+from lakehouse_assets.automation.arrival_sensors import partition_of
 from lakehouse_assets.automation.jobs import build_jobs
 from lakehouse_assets.automation.schedules import build_schedules, target_partition
-from lakehouse_assets.contracts.contract import ContractError, load_contracts
-from lakehouse_assets.definitions import CONTRACT_DIRS, build_resources
+from lakehouse_assets.components.defs_folder import load_folder
+from lakehouse_assets.contracts.contract import ContractError
+from lakehouse_assets.definitions import build_resources
 from resources.landing.local import LandedFile
+from tests.conftest import defs_module_of
 
 READINGS = r"""
 name: readings
@@ -103,36 +104,47 @@ LANDING_FILES = {
 }
 
 
+def write_component(defs_dir, folder: str, text: str) -> pathlib.Path:
+    """A contract as its component's `defs.yaml` (`kind: model` picks the Model type)."""
+    contract = textwrap.dedent(text).strip("\n")
+    kind = "Model" if "kind: model" in contract else "Dataset"
+    contract = "\n".join(line for line in contract.splitlines() if line.strip() != "kind: model")
+    path = defs_dir / folder / "defs.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        f"type: lakehouse_assets.components.{kind}\nattributes:\n" + textwrap.indent(contract, "  ") + "\n"
+    )
+    return path
+
+
 @pytest.fixture
-def contract_dirs(tmp_path):
-    datasets, models = tmp_path / "contracts" / "datasets", tmp_path / "contracts" / "models"
-    shutil.copytree(CONTRACT_DIRS[0], datasets)
-    shutil.copytree(CONTRACT_DIRS[1], models)
-    for directory, name, text in (
-        (datasets, "readings", READINGS),
-        (datasets, "meters", METERS),
-        (datasets, "sensors", SENSORS),
-        (models, "output_sensor_values", SENSOR_VALUES),
+def defs_dir(defs_copy):
+    """The demo's defs folder (a copy) beside three generated datasets and a model."""
+    for folder, text in (
+        ("datasets/readings", READINGS),
+        ("datasets/meters", METERS),
+        ("datasets/sensors", SENSORS),
+        ("models/output_sensor_values", SENSOR_VALUES),
     ):
-        (directory / f"{name}.yaml").write_text(textwrap.dedent(text))
-    return datasets, models
+        write_component(defs_copy, folder, text)
+    return defs_copy
 
 
-def _definitions(contracts, settings) -> dg.Definitions:
-    # as `lakehouse_assets.definitions.defs` builds the code location, from these contracts
-    return dg.Definitions(
-        assets=build_assets(contracts),
+def _load(defs_dir, settings) -> tuple[list, dg.Definitions]:
+    # as `lakehouse_assets.definitions.defs` builds the code location, from this defs folder
+    folder = load_folder(defs_module=defs_module_of(defs_dir))
+    contracts = list(folder.contracts)
+    location = dg.Definitions(
         jobs=build_jobs(contracts),
         schedules=build_schedules(contracts, settings.schedule),
-        sensors=build_arrival_sensors(contracts),
         resources=build_resources(settings),
         executor=dg.in_process_executor,
     )
+    return contracts, dg.Definitions.merge(folder.definitions, location)
 
 
-def test_datasets_with_their_own_partitions_load_and_run_beside_the_demo(settings, catalog, contract_dirs):
-    contracts = load_contracts(*contract_dirs)
-    definitions = _definitions(contracts, settings)
+def test_datasets_with_their_own_partitions_load_and_run_beside_the_demo(settings, catalog, defs_dir):
+    _, definitions = _load(defs_dir, settings)
     # what the UI and `dagster definitions validate` do: resolve every job's selection
     dg.Definitions.validate_loadable(definitions)
     repository = definitions.get_repository_def()
@@ -204,8 +216,8 @@ def test_datasets_with_their_own_partitions_load_and_run_beside_the_demo(setting
     }
 
 
-def test_schedules_and_arrivals_target_hours_and_months_in_their_time_zones(settings, contract_dirs):
-    contracts = load_contracts(*contract_dirs)
+def test_schedules_and_arrivals_target_hours_and_months_in_their_time_zones(settings, defs_dir):
+    contracts, definitions = _load(defs_dir, settings)
     by_name = {contract.name: contract for contract in contracts}
     sensors, meters = by_name["sensors"], by_name["meters"]
 
@@ -217,7 +229,6 @@ def test_schedules_and_arrivals_target_hours_and_months_in_their_time_zones(sett
     assert arrival(meters, "meters/meters_2024-03.csv") == "2024-03-01"
     assert arrival(meters, "meters/meters_2023-12.csv") is None  # before the start
 
-    definitions = _definitions(contracts, settings)
     repository = definitions.get_repository_def()
 
     def tick(schedule: str, at: dt.datetime) -> str:
@@ -235,27 +246,25 @@ def test_schedules_and_arrivals_target_hours_and_months_in_their_time_zones(sett
     )
 
 
-def test_a_model_whose_inputs_have_other_partitions_fails_naming_its_file(contract_dirs):
-    datasets, models = contract_dirs
-    path = models / "output_mixed.yaml"
-    path.write_text(
-        textwrap.dedent(
-            """
-            kind: model
-            layer: output
-            name: mixed
-            description: Joins hours with days.
-            inputs: {sensors: staging.sensors, readings: staging.readings}
-            partitioning: {column: reading_at}
-            steps:
-              - filter: {column: value, op: not_null}
-            """
-        )
+def test_a_model_whose_inputs_have_other_partitions_fails_naming_its_file(defs_dir):
+    path = write_component(
+        defs_dir,
+        "models/output_mixed",
+        """
+        kind: model
+        layer: output
+        name: mixed
+        description: Joins hours with days.
+        inputs: {sensors: staging.sensors, readings: staging.readings}
+        partitioning: {column: reading_at}
+        steps:
+          - filter: {column: value, op: not_null}
+        """,
     )
     with pytest.raises(
         ContractError, match=r"inputs: readings \(staging.readings\) has day partitions"
     ) as error:
-        load_contracts(datasets, models)
+        load_folder(defs_module=defs_module_of(defs_dir))
     assert str(error.value).startswith(f"{path}: ")
     assert "sensors (staging.sensors) has hour partitions [2024-03-01, 2024-04-01) America/New_York" in str(
         error.value

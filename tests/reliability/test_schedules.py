@@ -8,8 +8,8 @@ import pytest
 from dagster._utils.schedules import cron_string_iterator
 
 from lakehouse_assets.automation.schedules import build_daily_schedule, build_schedules, target_partition
-from lakehouse_assets.contracts.contract import load_contracts
-from lakehouse_assets.definitions import CONTRACT_DIRS, defs
+from lakehouse_assets.components.defs_folder import contracts_in
+from lakehouse_assets.definitions import defs
 from resources.settings import load_settings
 
 NEW_YORK = "America/New_York"
@@ -81,7 +81,7 @@ def test_lag_and_time_zone_move_the_target_date():
 
 def test_the_code_location_schedule_skips_dates_outside_the_partitions(settings, monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_SCHEDULE_TIMEZONE", NEW_YORK)
-    (schedule,) = build_schedules(load_contracts(*CONTRACT_DIRS), load_settings().schedule)
+    (schedule,) = build_schedules(contracts_in(), load_settings().schedule)
     assert schedule.execution_timezone == NEW_YORK
     repository = defs().get_repository_def()
     inside = dg.build_schedule_context(

@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
+from lakehouse_assets.components.defs_folder import contracts_in
 from lakehouse_assets.contracts.contract import ContractError, DatasetContract, load_contract, load_contracts
-from lakehouse_assets.definitions import CONTRACT_DIRS
 
 VALID = """
 name: meters
@@ -29,7 +29,7 @@ def write(tmp_path, text: str, name="meters.yaml"):
 
 
 def test_the_shipped_contracts_load():
-    names = sorted((type(c).__name__, c.name) for c in load_contracts(*CONTRACT_DIRS))
+    names = sorted((type(c).__name__, c.name) for c in contracts_in())
     assert names == [
         ("DatasetContract", "airlines"),
         ("DatasetContract", "airports"),

@@ -18,8 +18,8 @@ from pyiceberg.catalog.sql import SqlCatalog
 from io_managers.iceberg_io_manager import IcebergIOManager
 from lakehouse_assets.assets.factory import build_assets
 from lakehouse_assets.cli.demo import write_demo_landing
-from lakehouse_assets.contracts.contract import DatasetContract, ModelContract, load_contracts
-from lakehouse_assets.definitions import CONTRACT_DIRS
+from lakehouse_assets.components.defs_folder import contracts_in
+from lakehouse_assets.contracts.contract import DatasetContract, ModelContract
 from resources.catalog.resource import IcebergCatalogResource
 from resources.landing.local import LocalLandingStorage
 from resources.settings import Settings
@@ -234,7 +234,7 @@ def test_append_matches_on_both_engines(homes):
 
 
 def test_the_example_gives_identical_tables_with_the_threshold_at_zero_and_at_its_default(homes):
-    assets = build_assets(load_contracts(*CONTRACT_DIRS))
+    assets = build_assets(contracts_in())
     unpartitioned = [key for asset in assets if asset.partitions_def is None for key in asset.keys]
     dated = dg.AssetSelection.all() - dg.AssetSelection.assets(*unpartitioned)
     for home, threshold in ((homes[0], DEFAULT_SPARK_THRESHOLD_BYTES), (homes[1], 0)):
