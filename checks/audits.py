@@ -2,6 +2,7 @@
 
 - raw:     landing = raw + rejects                      (`landing_rows_reconcile`)
 - staging: staged = raw - rows removed by named rules   (`raw_rows_reconcile`, e.g. duplicates)
+           + rows an upsert kept from earlier deliveries (`kept_from_earlier_deliveries`)
 - common:  rows = primary input - rows removed by named rules (`input_rows_reconcile`, filters)
 
 Each runs after its table's commit and counts what readers see; a contract's
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 LANDING_AUDIT = "landing_rows_reconcile"
 STAGING_AUDIT = "raw_rows_reconcile"
 MODEL_AUDIT = "input_rows_reconcile"
+# the metadata entry naming the rows an upsert kept from earlier deliveries
+KEPT_ROWS = "kept_from_earlier_deliveries"
 
 
 def committed_rows(catalog: "Catalog", identifier: str, partition_column: str | None, window) -> int:
@@ -47,6 +50,22 @@ def rows_before_append(
         return 0
 
 
+def rows_kept_from_earlier_deliveries(
+    catalog: "Catalog", identifier: str, partition_column: str | None, window, write_mode: str, run_id: str
+) -> int | None:
+    """The slice's rows an upsert of this run kept from earlier deliveries (keys it did not bring),
+    as its commit recorded them; None for the other write modes, which keep none."""
+    from io_managers.commit import count_rows, rows_kept_by
+    from io_managers.slices import TableSlice
+
+    if write_mode != "upsert":
+        return None
+    table, table_slice = catalog.load_table(identifier), TableSlice.of(partition_column, window)
+    kept = rows_kept_by(table, run_id, table_slice.label)
+    # No commit of this run (an upsert of no rows): the slice is as earlier deliveries left it.
+    return count_rows(table, table_slice) if kept is None else kept
+
+
 def reconcile(
     *,
     check_name: str,
@@ -57,11 +76,22 @@ def reconcile(
     counts: dict[str, int],
     slice_label: str,
     explanation: str,
+    advice: tuple[str, str] = ("", ""),
 ) -> dg.AssetCheckResult:
-    """`actual` must equal `expected` within the tolerance; every count goes into the metadata."""
+    """`actual` must equal `expected` within the tolerance; every count goes into the metadata.
+
+    `advice` is what to do when rows are missing, and when there are more than expected: the
+    failed check's description says it, so whoever sees the failure knows the next step.
+    """
     gap = expected - actual
     allowed = tolerance.allowed(expected)
     passed = abs(gap) <= allowed
+    description = None
+    if gap:
+        missing, extra = advice
+        description = f"{gap} rows unaccounted ({explanation}); tolerance {allowed}"
+        if not passed and (hint := missing if gap > 0 else extra):
+            description += f". {hint}"
     return dg.AssetCheckResult(
         check_name=check_name,
         asset_key=asset_key,
@@ -74,7 +104,7 @@ def reconcile(
             "unaccounted_rows": dg.MetadataValue.int(gap),
             "tolerated_rows": dg.MetadataValue.int(allowed),
         },
-        description=None if gap == 0 else f"{gap} rows unaccounted ({explanation}); tolerance {allowed}",
+        description=description,
     )
 
 
@@ -105,6 +135,12 @@ def landing_reconciliation(
         counts=counts,
         slice_label=TableSlice.of(partition_column, window).label,
         explanation="landing rows neither in raw nor in rejects",
+        advice=(
+            "Typing lost rows: re-materialise raw for this partition; if the gap stays, report it "
+            "with the partition's landing files (a bug, not a data problem)",
+            "raw and its rejects hold rows landing does not: landing was re-materialised after raw, "
+            "or another run wrote raw meanwhile; re-materialise raw for this partition",
+        ),
     )
 
 
@@ -118,22 +154,41 @@ def removal_reconciliation(
     committed: int,
     tolerance: Tolerance,
     slice_label: str,
+    kept: int | None = None,
 ) -> dg.AssetCheckResult:
-    """committed = input - rows removed by named, counted rules."""
+    """committed = input - rows removed by named, counted rules + rows kept from earlier deliveries.
+
+    `kept` is what an upsert left of the slice's earlier rows (keys the new delivery lacks), None for
+    the write modes that keep none; such rows are named and counted like the removed ones.
+    """
     counts = {
         f"{input_name}_rows": input_rows,
         **{f"removed_{_metadata_name(rule)}": rows for rule, rows in removed.items()},
+        **({} if kept is None else {KEPT_ROWS: kept}),
         "committed_rows": committed,
     }
+    explained = "rows removed by named rules" + (
+        "" if kept is None else ", plus rows kept from earlier deliveries"
+    )
     return reconcile(
         check_name=check_name,
         asset_key=asset_key,
-        expected=input_rows - sum(removed.values()),
+        expected=input_rows - sum(removed.values()) + (kept or 0),
         actual=committed,
         tolerance=tolerance,
         counts=counts,
         slice_label=slice_label,
-        explanation=f"{input_name} rows minus rows removed by named rules differ from the committed rows",
+        explanation=f"{input_name} rows minus {explained} differ from the committed rows",
+        advice=(
+            f"Rows of {input_name} were lost between the input and the commit: no named rule removed "
+            f"them. Compare {input_name} with the table for this slice (the lineage columns name each "
+            "row's file and line), fix the step that drops them, then re-materialise the partition; "
+            "if such a loss is expected, allow it with quality.audit_tolerance",
+            f"The table holds rows that neither {input_name} nor earlier deliveries explain: another run "
+            "wrote this slice meanwhile, or rows of a delivery that is gone stayed behind. "
+            "Re-materialise the partition; for a staging upsert, `write_modes.redelivery: replace` "
+            "lets a corrected file withdraw the rows it no longer holds",
+        ),
     )
 
 

@@ -5,6 +5,7 @@ and the new ones arrive in one commit, together with schema evolution and docume
 """
 
 import contextlib
+import dataclasses
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +27,8 @@ from io_managers.slices import TableSlice
 COMMIT_ID_PROPERTY = "lakehouse.commit-id"
 RUN_PROPERTY = "lakehouse.run-id"
 SLICE_PROPERTY = "lakehouse.slice"
+# An upsert's rows of earlier deliveries that it kept: the staging audit counts them from here.
+ROWS_KEPT_PROPERTY = "lakehouse.rows-kept"
 TIME_TRANSFORMS = (HourTransform, DayTransform, MonthTransform)
 
 
@@ -39,6 +42,8 @@ class WriteRequest:
     slice: TableSlice
     run_id: str
     primary_key: tuple[str, ...] = ()
+    # upsert: the column naming each row's delivery; see `TableSpec.delivery_column`
+    delivery_column: str | None = None
     column_docs: Mapping[str, str] | None = None
     properties: Mapping[str, str] | None = None
 
@@ -50,6 +55,23 @@ class CommitResult:
     rows_replaced: int
     snapshot_id: int | None
     skipped_reason: str | None = None
+    # upsert: rows of earlier deliveries left as they were, and rows withdrawn because the
+    # delivery that brought them came again without them
+    rows_kept: int = 0
+    rows_withdrawn: int = 0
+
+
+@dataclass(frozen=True)
+class UpsertMerge:
+    """What became of the rows the slice held when an upsert merged into it."""
+
+    replaced: int = 0
+    withdrawn: int = 0
+    kept: int = 0
+
+    @property
+    def summary(self) -> dict[str, str]:
+        return {ROWS_KEPT_PROPERTY: str(self.kept)}
 
 
 def _already_appended(table: Table, run_id: str, slice_label: str) -> bool:
@@ -61,9 +83,14 @@ def _already_appended(table: Table, run_id: str, slice_label: str) -> bool:
     )
 
 
-def _merge_upsert(existing: pa.Table, incoming: pa.Table, keys: tuple[str, ...]) -> tuple[pa.Table, int]:
-    """Existing rows whose key is not incoming, plus every incoming row; and how many were replaced.
+def _merge_upsert(
+    existing: pa.Table, incoming: pa.Table, keys: tuple[str, ...], delivery_column: str | None = None
+) -> tuple[pa.Table, UpsertMerge]:
+    """Existing rows whose key is not incoming, plus every incoming row; and what became of the
+    existing rows.
 
+    With a delivery column, existing rows of a delivery the incoming rows bring again are withdrawn
+    too: the new version of a file replaces its old one, so a row the correction removed goes.
     Columns only one side has are kept (filled with nulls on the other), so an upsert never drops
     a column the table holds.
     """
@@ -71,11 +98,32 @@ def _merge_upsert(existing: pa.Table, incoming: pa.Table, keys: tuple[str, ...])
     if key_rows.group_by(list(keys)).aggregate([]).num_rows != key_rows.num_rows:
         raise UpsertKeyError(f"incoming rows repeat the upsert key {list(keys)}; de-duplicate them first")
     if existing.num_rows == 0:
-        return incoming, 0
+        return incoming, UpsertMerge()
     key_rows = key_rows.cast(existing.select(list(keys)).schema)
-    kept = existing.join(key_rows, list(keys), join_type="left anti")
+    unmatched = existing.join(key_rows, list(keys), join_type="left anti")
+    kept = unmatched
+    if delivery_column in existing.column_names and delivery_column in incoming.column_names:
+        column = unmatched.column(delivery_column)
+        redelivered = pc.unique(incoming.column(delivery_column)).cast(column.type)
+        # a row without a delivery belongs to none that came again (as Spark's anti join has it)
+        again = pc.fill_null(pc.is_in(column, value_set=redelivered, skip_nulls=True), False)
+        kept = unmatched.filter(pc.invert(again))
     merged = pa.concat_tables([kept, incoming], promote_options="permissive")
-    return merged, existing.num_rows - kept.num_rows
+    return merged, UpsertMerge(
+        replaced=existing.num_rows - unmatched.num_rows,
+        withdrawn=unmatched.num_rows - kept.num_rows,
+        kept=kept.num_rows,
+    )
+
+
+def rows_kept_by(table: Table, run_id: str, slice_label: str) -> int | None:
+    """The rows of earlier deliveries the run's latest upsert of the slice kept; None when the run
+    committed none to it."""
+    for snapshot in reversed(table.metadata.snapshots):
+        properties = snapshot.summary.additional_properties if snapshot.summary else {}
+        if properties.get(RUN_PROPERTY) == run_id and properties.get(SLICE_PROPERTY) == slice_label:
+            return int(properties.get(ROWS_KEPT_PROPERTY, 0))
+    return None
 
 
 def _snapshot_of(table: Table, commit_id: str) -> int | None:
@@ -95,6 +143,8 @@ class CommitPlan:
     partition_type: IcebergType | None
     row_filter: BooleanExpression
     commit_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # what the data change adds to the snapshot summary (an upsert's kept rows)
+    summary: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def snapshot_properties(self) -> dict[str, str]:
@@ -102,7 +152,11 @@ class CommitPlan:
             COMMIT_ID_PROPERTY: self.commit_id,
             RUN_PROPERTY: self.request.run_id,
             SLICE_PROPERTY: self.request.slice.label,
+            **self.summary,
         }
+
+    def with_merge(self, merge: UpsertMerge) -> "CommitPlan":
+        return dataclasses.replace(self, summary={**self.summary, **merge.summary})
 
 
 def partition_type_of(table: Table, table_slice: TableSlice) -> IcebergType | None:
@@ -267,10 +321,11 @@ def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
     if plan.partition_type is not None:
         request.slice.check_rows(data, plan.partition_type)
 
-    to_write, replaced = data, 0
+    to_write, merge = data, UpsertMerge()
     if request.mode == "upsert":
         existing = table.scan(row_filter=plan.row_filter).to_arrow()
-        to_write, replaced = _merge_upsert(existing, data, request.primary_key)
+        to_write, merge = _merge_upsert(existing, data, request.primary_key, request.delivery_column)
+        plan = plan.with_merge(merge)
 
     files = plan_data_files(table, to_write, plan)
     paths = [path for path, _ in files or []]
@@ -289,7 +344,12 @@ def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
         write_data_files(table, files or [])
         snapshot_id = publish(table, plan, write)
     return CommitResult(
-        request.mode, rows_written=data.num_rows, rows_replaced=replaced, snapshot_id=snapshot_id
+        request.mode,
+        rows_written=data.num_rows,
+        rows_replaced=merge.replaced,
+        snapshot_id=snapshot_id,
+        rows_kept=merge.kept,
+        rows_withdrawn=merge.withdrawn,
     )
 
 

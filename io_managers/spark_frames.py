@@ -17,6 +17,7 @@ from io_managers.commit import (
     CommitPlan,
     CommitResult,
     UpsertKeyError,
+    UpsertMerge,
     WriteRequest,
     partition_type_of,
     plan_commit,
@@ -114,14 +115,20 @@ def _count_checking_window(frame, table_slice: TableSlice, partition_type) -> in
     return counts["rows"]
 
 
-def _merge_upsert(existing, incoming, keys: tuple[str, ...]):
+def _merge_upsert(existing, incoming, keys: tuple[str, ...], delivery_column: str | None = None):
+    """As `commit._merge_upsert`: the merged frame, and the existing rows not matched by key and
+    those of them kept (not of a delivery the incoming rows bring again)."""
     from pyspark.sql import functions as F
 
     repeated = incoming.groupBy(*keys).count().filter(F.col("count") > 1).limit(1).count()
     if repeated:
         raise UpsertKeyError(f"incoming rows repeat the upsert key {list(keys)}; de-duplicate them first")
-    kept = existing.join(incoming.select(*keys), on=list(keys), how="left_anti")
-    return kept.unionByName(incoming, allowMissingColumns=True), kept
+    unmatched = existing.join(incoming.select(*keys), on=list(keys), how="left_anti")
+    kept = unmatched
+    if delivery_column in existing.columns and delivery_column in incoming.columns:
+        redelivered = incoming.select(delivery_column).distinct()
+        kept = unmatched.join(redelivered, on=delivery_column, how="left_anti")
+    return kept.unionByName(incoming, allowMissingColumns=True), unmatched, kept
 
 
 def _commit_directory(table: Table, commit_id: str) -> str:
@@ -197,11 +204,20 @@ def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPl
     # no rows: the same stated outcome per write mode as on the Arrow path (no commit for an upsert)
     if rows == 0 and (skipped := empty_input_outcome(request, pa.table({}), table.properties)):
         return skipped
-    to_write, replaced = frame, 0
+    to_write, merge = frame, UpsertMerge()
     if request.mode == "upsert":
         existing = read_slice(frame.sparkSession, table, request.slice)
-        to_write, kept = _merge_upsert(existing, frame, request.primary_key)
-        replaced = existing.count() - kept.count()
+        to_write, unmatched, kept = _merge_upsert(
+            existing, frame, request.primary_key, request.delivery_column
+        )
+        unmatched_rows = unmatched.count()
+        kept_rows = kept.count() if request.delivery_column else unmatched_rows
+        merge = UpsertMerge(
+            replaced=existing.count() - unmatched_rows,
+            withdrawn=unmatched_rows - kept_rows,
+            kept=kept_rows,
+        )
+        plan = plan.with_merge(merge)
 
     directory = _commit_directory(table, plan.commit_id)
 
@@ -209,7 +225,14 @@ def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPl
     with removed_unless_committed(lambda: _remove_directory(directory)):
         files = _write_files(to_write, directory, table, request.slice)
         snapshot_id = publish(table, plan, lambda transaction: replace_with_files(transaction, plan, files))
-    return CommitResult(request.mode, rows_written=rows, rows_replaced=replaced, snapshot_id=snapshot_id)
+    return CommitResult(
+        request.mode,
+        rows_written=rows,
+        rows_replaced=merge.replaced,
+        snapshot_id=snapshot_id,
+        rows_kept=merge.kept,
+        rows_withdrawn=merge.withdrawn,
+    )
 
 
 def to_spark(spark, data: pa.Table):

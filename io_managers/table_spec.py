@@ -41,6 +41,10 @@ class TableSpec(_Frozen):
     granularity: Granularity | None = None
     write_mode: WriteMode = "overwrite"
     primary_key: tuple[str, ...] = ()
+    # Upsert only: the column naming each row's delivery (its file). An upsert then first withdraws
+    # the rows of every delivery its incoming rows bring again, so a corrected file replaces its
+    # earlier version; None merges by key alone (keys the incoming rows lack are kept).
+    delivery_column: str | None = None
     engine: EngineChoice = "auto"
     # None: the environment's threshold (ComputeResource)
     spark_threshold_bytes: int | None = Field(default=None, ge=0)

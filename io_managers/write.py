@@ -61,6 +61,9 @@ def _metadata(
         "dagster/column_schema": columns,
         "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "(no rows)"),
     }
+    if result.mode == "upsert":
+        metadata["rows_kept"] = dg.MetadataValue.int(result.rows_kept)
+        metadata["rows_withdrawn"] = dg.MetadataValue.int(result.rows_withdrawn)
     if result.snapshot_id is not None:
         metadata["snapshot_id"] = dg.MetadataValue.text(str(result.snapshot_id))
     if result.skipped_reason:
@@ -98,6 +101,7 @@ def write_output(context: dg.OutputContext, obj: object, catalog: IcebergCatalog
         # a re-executed run keeps its root run id, so its append is recognised as a repeat
         run_id=run.root_run_id or run.run_id,
         primary_key=spec.primary_key,
+        delivery_column=spec.delivery_column if spec.write_mode == "upsert" else None,
         column_docs=_column_docs(metadata),
         properties=catalog.table_properties(context.asset_key, spec.table_properties),
     )

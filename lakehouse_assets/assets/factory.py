@@ -27,6 +27,7 @@ from lakehouse_assets.contracts.columns import (
     REJECT_DESCRIPTIONS,
     ROW_ERROR,
     ROW_ERROR_DESCRIPTION,
+    SOURCE_FILE,
     lineage_column_types,
     lineage_descriptions,
     type_label,
@@ -110,6 +111,7 @@ def _table_spec(
     write_mode: str,
     primary_key: list[str] | None = None,
     quality: QualitySpec | None = None,
+    delivery_column: str | None = None,
 ) -> TableSpec:
     partitioning = contract.partitioning
     return TableSpec(
@@ -119,6 +121,7 @@ def _table_spec(
         granularity=partitioning.granularity if partitioning else None,
         write_mode=write_mode,
         primary_key=tuple(primary_key or ()),
+        delivery_column=delivery_column,
         engine=contract.engine,
         spark_threshold_bytes=contract.spark_threshold_bytes,
         quality=quality,
@@ -277,6 +280,9 @@ def build_staging_asset(
         partition_column=partitioning.column if partitioning else None,
         write_mode=contract.write_modes.staging,
         primary_key=contract.primary_key,
+        delivery_column=SOURCE_FILE
+        if contract.write_modes.staging == "upsert" and contract.write_modes.redelivery == "replace"
+        else None,
         quality=QualitySpec(
             validate_before_commit=contract.quality.validate_before_commit, audit=STAGING_AUDIT
         ),

@@ -31,6 +31,7 @@ from checks.rule_models import FileChecks, Quality
 COLUMN_TYPES = ("string", "int", "long", "double", "boolean", "date", "timestamp", "timestamptz")
 DECIMAL_TYPE = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 WriteMode = Literal["overwrite", "append", "upsert"]
+Redelivery = Literal["replace", "merge"]
 EngineChoice = Literal["auto", "pandas", "spark"]
 LAYERS = ("landing", "raw", "staging", "common", "output")
 Granularity = Literal["hour", "day", "month"]
@@ -406,6 +407,10 @@ class WriteModes(_Strict):
     landing: WriteMode = "overwrite"
     raw: WriteMode = "overwrite"
     staging: WriteMode = "overwrite"
+    # What an upserted staging table does with a file delivered again (a corrected file): `replace`
+    # the rows its earlier version brought (a row the correction removed goes), or `merge` by key
+    # (keys the new version lacks stay, counted by the staging audit). Overwrite always replaces.
+    redelivery: Redelivery = "replace"
 
 
 class DatasetContract(_Strict):
@@ -456,6 +461,11 @@ class DatasetContract(_Strict):
         for layer in ("landing", "raw", "staging"):
             if getattr(self.write_modes, layer) == "upsert" and not self.primary_key:
                 raise ValueError(f"write_modes.{layer}: upsert needs a primary_key")
+        if self.write_modes.redelivery == "merge" and self.write_modes.staging != "upsert":
+            raise ValueError(
+                f"write_modes.redelivery: merge needs staging: upsert (staging is "
+                f"{self.write_modes.staging}, which replaces a re-delivered partition whole)"
+            )
         # rules check the staged table, so they must name its columns
         unknown_rule_columns = sorted(self.quality.columns() - set(staged))
         if unknown_rule_columns:

@@ -24,6 +24,7 @@ from checks.audits import (
     landing_reconciliation,
     removal_reconciliation,
     rows_before_append,
+    rows_kept_from_earlier_deliveries,
 )
 from io_managers.slices import TableSlice, partition_window
 from io_managers.spark_frames import to_spark
@@ -190,6 +191,16 @@ def _publish_and_reconcile(
     # A blocked outcome raises here, after its check results and before any output.
     yield from outcome.events()
     if spec.quality is not None and spec.quality.audit is not None:
+        # the id the IO manager recorded its commit under: a re-executed run keeps its root's
+        run = step.context.run
+        kept = rows_kept_from_earlier_deliveries(
+            lakehouse,
+            identifier,
+            spec.partition_column,
+            window,
+            spec.write_mode,
+            run.root_run_id or run.run_id,
+        )
         yield removal_reconciliation(
             check_name=spec.quality.audit,
             asset_key=spec.asset_key,
@@ -197,6 +208,7 @@ def _publish_and_reconcile(
             input_rows=row_count(input_frame),
             removed=removed,
             committed=committed_rows(lakehouse, identifier, spec.partition_column, window) - before,
+            kept=kept,
             tolerance=quality.audit_tolerance,
             slice_label=TableSlice.of(spec.partition_column, window).label,
         )

@@ -121,9 +121,7 @@ def test_a_failing_error_rule_blocks_the_commit_and_everything_downstream_unless
     assert snapshot(catalog, "common.flights") == before["common.flights"]
 
 
-def test_the_staging_audit_counts_removed_duplicates_and_catches_rows_an_upsert_keeps(
-    published, resources, catalog
-):
+def test_the_staging_audit_counts_removed_duplicates_and_rows_an_upsert_keeps(published, resources, catalog):
     edit_landed(published, lambda lines: [*lines, lines[5], lines[9]])  # two repeated flights
 
     result = materialise_day(build_assets(contracts()), resources)
@@ -139,16 +137,44 @@ def test_the_staging_audit_counts_removed_duplicates_and_catches_rows_an_upsert_
     common = checks(result)[("common/flights", "input_rows_reconcile")]
     assert common.passed and common.metadata["committed_rows"].value == raw_rows - 2
 
-    # Then the source drops the two repeats and three flights. Staging is upserted, so the three
-    # stay there although raw no longer has them: the audit catches it and stops downstream.
+    # Then the source corrects the file: it drops the two repeats and three flights. Staging is
+    # upserted with `redelivery: replace` (the default), so the file's new version replaces its
+    # old one: the three flights go, and the audit has nothing to explain.
     edit_landed(published, lambda lines: lines[:-5])
 
     result = materialise_day(build_assets(contracts()), resources)
 
+    assert result.success
     audit = checks(result)[("staging/flights", "raw_rows_reconcile")]
-    assert not audit.passed
+    assert audit.passed
     assert audit.metadata["raw_rows"].value == raw_rows - 5
-    assert audit.metadata["committed_rows"].value == raw_rows - 2
-    assert audit.metadata["unaccounted_rows"].value == -3
-    assert not result.success
-    assert not materialised(result) & {COMMON, OUTPUT}
+    assert audit.metadata["kept_from_earlier_deliveries"].value == 0
+    assert audit.metadata["committed_rows"].value == raw_rows - 5
+    assert audit.metadata["unaccounted_rows"].value == 0
+    assert len(catalog.load_table("staging.flights").scan().to_pandas()) == raw_rows - 5
+
+
+def test_a_merging_upsert_keeps_the_keys_a_corrected_file_lacks_and_the_audit_names_them(
+    published, resources, catalog
+):
+    staged = len(catalog.load_table("staging.flights").scan().to_pandas())
+    merging = [
+        contract.model_copy(
+            update={"write_modes": contract.write_modes.model_copy(update={"redelivery": "merge"})}
+        )
+        if isinstance(contract, DatasetContract) and contract.name == "flights"
+        else contract
+        for contract in contracts()
+    ]
+    edit_landed(published, lambda lines: lines[:-3])  # the source drops three flights
+
+    result = materialise_day(build_assets(merging), resources)
+
+    assert result.success
+    audit = checks(result)[("staging/flights", "raw_rows_reconcile")]
+    assert audit.passed
+    assert audit.metadata["raw_rows"].value == staged - 3
+    assert audit.metadata["kept_from_earlier_deliveries"].value == 3
+    assert audit.metadata["committed_rows"].value == staged
+    assert audit.metadata["unaccounted_rows"].value == 0
+    assert len(catalog.load_table("staging.flights").scan().to_pandas()) == staged

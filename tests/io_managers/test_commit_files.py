@@ -1,5 +1,6 @@
 """How the Arrow path lays out and commits its files: one file per day, one snapshot per write."""
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -188,3 +189,32 @@ def test_a_frame_without_rows_or_chunks_empties_its_partition(catalog):
     result = commit(table, nothing, WriteRequest("overwrite", _days(dt.date(2024, 3, 1), 1), "run-2"))
 
     assert result.rows_written == 0 and table.scan().count() == 0
+
+
+def test_an_upsert_with_a_delivery_column_withdraws_the_rows_a_redelivered_file_no_longer_holds(catalog):
+    day = dt.date(2024, 3, 1)
+    table_slice = _days(day, 1)
+
+    def rows(keys: list[str], files: list[str | None], value: int) -> pa.Table:
+        return pa.table(
+            {
+                "key": keys,
+                "file": pa.array(files, pa.string()),
+                "reading_date": [day] * len(keys),
+                "value": [value] * len(keys),
+            }
+        )
+
+    first = rows(["a", "b", "c", "d", "e"], ["f1", "f1", "f1", "f2", None], 1)
+    table = create_table_if_missing(catalog, "staging.deliveries", first.schema, "reading_date")
+    request = WriteRequest("upsert", table_slice, "run-1", primary_key=("key",), delivery_column="file")
+    commit(table, first, request)
+
+    # f1 again without b and c; f2 (d) and the row of no file (e) are earlier deliveries, kept
+    result = commit(table, rows(["a"], ["f1"], 2), dataclasses.replace(request, run_id="run-2"))
+
+    assert (result.rows_replaced, result.rows_withdrawn, result.rows_kept) == (1, 2, 2)
+    committed = table.scan().to_arrow().sort_by("key")
+    assert committed.column("key").to_pylist() == ["a", "d", "e"]
+    assert committed.column("value").to_pylist() == [2, 1, 1]
+    assert table.current_snapshot().summary.additional_properties["lakehouse.rows-kept"] == "2"

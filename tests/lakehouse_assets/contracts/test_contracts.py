@@ -88,6 +88,14 @@ def test_the_shipped_contracts_load():
             lambda t: t.replace("start: 2024-01-01", "start: 2024-01-01, granularity: hour"),
             r"partitioning\.column 'read_date' is a date column; hour partitions need a timestamp",
         ),
+        (
+            lambda t: t + "write_modes: {staging: upsert, redelivery: keep}\n",
+            r"write_modes\.redelivery: Input should be 'replace' or 'merge'",
+        ),
+        (
+            lambda t: t + "write_modes: {redelivery: merge}\n",
+            r"write_modes\.redelivery: merge needs staging: upsert \(staging is overwrite",
+        ),
     ],
 )
 def test_errors_name_the_file_and_the_field(tmp_path, change, expected):
