@@ -273,7 +273,18 @@ class FileChecks(_Strict):
     )
     byte_order_mark: Literal["strip", "reject"] = "strip"
     header_only: Literal["accept", "reject"] = "accept"
-    file_names: Literal["reject_file", "skip"] = Field(
-        default="reject_file",
-        description="a file in the glob whose name lacks a valid date: fail, or skip it with a warning",
+    file_names: Literal["skip", "strict", "reject_file"] = Field(
+        default="skip",
+        description=(
+            "a file in the glob no partition can own (no valid date in its name, a date outside the "
+            "partitions, no row inside them): `skip` records it `unassigned` in the file ledger, reports "
+            "it once and loads the other files; `strict` (or its older name `reject_file`) fails the run"
+        ),
+    )
+    duplicates: Literal["skip", "load"] = Field(
+        default="skip",
+        description=(
+            "a file with the same bytes as a loaded file under another key: `skip` records it "
+            "`duplicate` in the file ledger and does not load it again; `load` loads it like any file"
+        ),
     )

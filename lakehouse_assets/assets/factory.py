@@ -42,6 +42,7 @@ from lakehouse_assets.contracts.contract import (
 )
 from resources.catalog.resource import IcebergCatalogResource
 from resources.landing.local import LandingStorage
+from resources.notifications.notifier import Notifier
 from resources.settings import DEFAULT_PANDAS_DAYS_PER_RUN
 from resources.spark.compute import ComputeResource
 
@@ -191,12 +192,20 @@ def build_landing_asset(
         **_spec_kwargs(contract, "landing"),
     )
     def landing_table(
-        context: dg.AssetExecutionContext, landing_storage: LandingStorage, compute: ComputeResource
+        context: dg.AssetExecutionContext,
+        landing_storage: LandingStorage,
+        compute: ComputeResource,
+        catalog: IcebergCatalogResource,
+        notifier: Notifier,
     ):
         from lakehouse_assets.layers.steps import Step, materialize_landing
 
-        return materialize_landing(
-            Step(context, contract, spec), landing_storage=landing_storage, compute=compute
+        yield from materialize_landing(
+            Step(context, contract, spec),
+            landing_storage=landing_storage,
+            compute=compute,
+            catalog=catalog,
+            notifier=notifier,
         )
 
     return landing_table

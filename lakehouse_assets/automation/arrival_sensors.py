@@ -16,6 +16,12 @@ first day, when the weather table does not exist yet).
 
 A file that matches the glob but no partition (no date in its name, or a date outside the
 partitions) is logged and e-mailed once, and left in place.
+
+A dataset whose rows carry their partitions (`source.partition_from`) has each new file read once
+here to learn the partitions its rows touch; the sensor requests those partitions, consecutive
+ones as one range run up to what the backfill policy allows per run, each other one on its own.
+The landing step reads the file again and records the partitions in the file ledger, the index
+every later run of those partitions reads.
 """
 
 import datetime as dt
@@ -24,7 +30,8 @@ from collections import defaultdict
 import dagster as dg
 
 from lakehouse_assets.automation.arrivals import DEFAULT_GRACE, ArrivalCursor, batch_id, run_key
-from lakehouse_assets.contracts.contract import DatasetContract
+from lakehouse_assets.automation.policies import backfill_policy_for
+from lakehouse_assets.contracts.contract import PARTITION_KEY_FORMATS, DatasetContract
 from resources.landing.local import LandedFile, LandingStorage
 from resources.metrics import Metric, MetricsPublisher
 from resources.notifications.notifier import Notifier
@@ -51,6 +58,48 @@ def partition_of(contract: DatasetContract, file: LandedFile) -> str | None:
     return None if moment is None else contract.partitioning.partition_key(moment)
 
 
+def partitions_in_rows(contract: DatasetContract, file: LandedFile, data: bytes) -> tuple[str, ...]:
+    """The partitions a file's rows touch (`source.partition_from`); empty when none lies inside them."""
+    import datetime as dt
+
+    from lakehouse_assets.layers.landing import read_landed_file
+    from lakehouse_assets.layers.row_partitions import place_rows
+
+    return place_rows(read_landed_file(data, file, contract, dt.datetime.now(dt.UTC)), contract).partitions
+
+
+def partition_ranges(contract: DatasetContract, keys: set[str]) -> list[tuple[str, str]]:
+    """The partitions as (first, last) ranges of consecutive keys, each at most as long as the
+    dataset's backfill policy runs at once (any length when it takes a range in one run)."""
+    import datetime as dt
+
+    partitioning = contract.partitioning
+    policy = backfill_policy_for(True, contract.engine, partitioning.granularity)
+    most = policy.max_partitions_per_run or len(keys) or 1
+    key_format = PARTITION_KEY_FORMATS[partitioning.granularity]
+
+    def start(key: str) -> dt.datetime:
+        return partitioning.local(dt.datetime.strptime(key, key_format)).astimezone(dt.UTC)
+
+    def follows(previous: str, key: str) -> bool:
+        if partitioning.granularity == "month":
+            before, after = dt.datetime.strptime(previous, key_format), dt.datetime.strptime(key, key_format)
+            return (after.year * 12 + after.month) - (before.year * 12 + before.month) == 1
+        step = dt.timedelta(hours=1) if partitioning.granularity == "hour" else dt.timedelta(days=1)
+        # (days compare their local dates: a day of a DST change is not 24 hours long)
+        if partitioning.granularity == "day":
+            return (dt.date.fromisoformat(key) - dt.date.fromisoformat(previous)).days == 1
+        return start(key) - start(previous) == step
+
+    ranges: list[list[str]] = []
+    for key in sorted(keys, key=start):
+        if ranges and len(ranges[-1]) < most and follows(ranges[-1][-1], key):
+            ranges[-1].append(key)
+        else:
+            ranges.append([key])
+    return [(run[0], run[-1]) for run in ranges]
+
+
 def _listing(files: list[LandedFile]) -> str:
     lines = [f"  {file.key} ({file.size} bytes, etag {file.checksum})" for file in files[:MAX_LISTED_FILES]]
     if len(files) > MAX_LISTED_FILES:
@@ -73,8 +122,22 @@ def evaluate_arrivals(
 
     by_partition: dict[str | None, list[LandedFile]] = defaultdict(list)
     unmatched: list[LandedFile] = []
+    touched: dict[str, set[str]] = {}
     for file in new:
-        if contract.partitioning is None:
+        if contract.source.partition_from is not None:
+            try:
+                touched[file.key] = set(
+                    partitions_in_rows(contract, file, landing_storage.read_bytes(file.key))
+                )
+            except ValueError as error:
+                # landing will reject it and record why in the file ledger
+                context.log.warning(f"{file.key}: cannot be read to find its partitions: {error}")
+                touched[file.key] = set()
+            if not touched[file.key]:
+                unmatched.append(file)
+            for partition in touched[file.key]:
+                by_partition[partition].append(file)
+        elif contract.partitioning is None:
             by_partition[None].append(file)
         elif (partition := partition_of(contract, file)) is None:
             unmatched.append(file)
@@ -96,14 +159,17 @@ def evaluate_arrivals(
             files=_listing(unmatched),
         )
 
-    requests = [
-        dg.RunRequest(
-            run_key=run_key(batch),
-            partition_key=partition,
-            tags={"lakehouse/trigger": "file-arrival", "lakehouse/dataset": contract.name},
-        )
-        for partition, batch in sorted(by_partition.items(), key=lambda item: item[0] or "")
-    ]
+    tags = {"lakehouse/trigger": "file-arrival", "lakehouse/dataset": contract.name}
+    if contract.source.partition_from is None:
+        requests = [
+            dg.RunRequest(run_key=run_key(batch), partition_key=partition, tags=tags)
+            for partition, batch in sorted(by_partition.items(), key=lambda item: item[0] or "")
+        ]
+    else:
+        requests = [
+            _range_request(first, last, by_partition, tags)
+            for first, last in partition_ranges(contract, set(by_partition))
+        ]
     arrived = [file for batch in by_partition.values() for file in batch]
     if arrived:
         partitions = ", ".join(partition or "whole table" for partition in sorted(by_partition, key=str))
@@ -126,6 +192,15 @@ def evaluate_arrivals(
         ]
     )
     return dg.SensorResult(run_requests=requests, cursor=cursor.serialize())
+
+
+def _range_request(first: str, last: str, by_partition: dict, tags: dict) -> dg.RunRequest:
+    files = {file.key: file for key, batch in by_partition.items() if first <= key <= last for file in batch}
+    key = f"{run_key(list(files.values()))}#{first}..{last}"
+    if first == last:
+        return dg.RunRequest(run_key=key, partition_key=first, tags=tags)
+    bounds = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    return dg.RunRequest(run_key=key, tags=tags | bounds)
 
 
 def build_arrival_sensor(

@@ -34,3 +34,12 @@ def resume_commands(asset_key: dg.AssetKey, partition_keys: list[str]) -> list[s
         f"dagster asset materialize -m {MODULE} --select '{selection}' --partition {key}"
         for key in partition_keys
     ]
+
+
+def replay_commands(dataset: str, partition_keys: list[str]) -> list[str]:
+    """One `dagster asset materialize` per partition a file touched, for its dataset's own chain
+    (landing, raw with its rejects, staging); one without a partition for an unpartitioned dataset."""
+    selection = ",".join(f"{layer}/{dataset}" for layer in ("landing", "raw")) + f",raw/{dataset}_rejects"
+    selection += f",staging/{dataset}"
+    base = f"dagster asset materialize -m {MODULE} --select '{selection}'"
+    return [f"{base} --partition {key}" for key in partition_keys] or [base]

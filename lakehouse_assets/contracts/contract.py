@@ -143,6 +143,24 @@ class JsonLinesOptions(_Strict):
         return value
 
 
+class PartitionFrom(_Strict):
+    """Where a file's rows carry their own partition value: one column, or several joined by "-"."""
+
+    column: str | None = None
+    columns: list[str] = Field(default_factory=list, description="joined with '-' before parsing")
+    format: str = Field(default="%Y-%m-%d", description="strptime format of the (joined) value")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "PartitionFrom":
+        if (self.column is None) == (not self.columns):
+            raise ValueError("declare exactly one of `column` or `columns`")
+        return self
+
+    @property
+    def source_columns(self) -> list[str]:
+        return [self.column] if self.column is not None else list(self.columns)
+
+
 class Source(_Strict):
     glob: str = Field(description="files of this dataset, relative to the landing zone")
     format: SourceFormat = Field(default="csv", description="csv, jsonl (JSON Lines) or parquet")
@@ -156,6 +174,10 @@ class Source(_Strict):
     file_date_pattern: str | None = Field(
         default=None,
         description="regex on the file name with a named group `date`: YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH",
+    )
+    partition_from: PartitionFrom | None = Field(
+        default=None,
+        description="rows carry their partition value: a file may fill many partitions, whatever its name",
     )
     file_checks: FileChecks = Field(default_factory=FileChecks)
 
@@ -435,16 +457,26 @@ class DatasetContract(_Strict):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"columns: duplicate names {duplicates}")
-        if (self.partitioning is None) != (self.source.file_date_pattern is None):
+        from_rows = self.source.partition_from
+        if from_rows is not None and self.source.file_date_pattern is not None:
             raise ValueError(
-                "partitioning and source.file_date_pattern go together: a partitioned dataset "
-                "takes each file's partition from its name"
+                "declare one of source.file_date_pattern (a file's partition is in its name) and "
+                "source.partition_from (its rows carry their partitions), not both"
             )
         unknown_paths = sorted(set(self.source.jsonl.paths) - set(names))
         if unknown_paths:
             raise ValueError(f"source.jsonl.paths: {unknown_paths} are not columns (have {names})")
         if self.source.jsonl.paths and self.source.format != "jsonl":
             raise ValueError(f"source.jsonl.paths: only for format jsonl (format is {self.source.format})")
+        if (self.partitioning is None) != (self.source.file_date_pattern is None and from_rows is None):
+            raise ValueError(
+                "partitioning and source.file_date_pattern (or source.partition_from) go together: a "
+                "partitioned dataset takes each file's partition from its name, or its rows' from a column"
+            )
+        if from_rows is not None:
+            unknown = [name for name in from_rows.source_columns if name not in self.column_names]
+            if unknown:
+                raise ValueError(f"source.partition_from: {unknown} are not columns of the contract")
         staged = self.staged_columns()
         if self.partitioning and self.partitioning.column not in staged:
             raise ValueError(f"partitioning.column {self.partitioning.column!r} is not a staged column")

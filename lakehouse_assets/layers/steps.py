@@ -9,6 +9,7 @@ it writes), its inputs, and the resources it uses by name.
 
 import datetime as dt
 import functools
+import hashlib
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,10 +35,12 @@ from lakehouse_assets.contracts.contract import Contract, DatasetContract, Model
 from lakehouse_assets.layers.file_checks import LandingFileError, file_name_problem
 from lakehouse_assets.layers.landing import empty_landing_table, read_landed_file
 from lakehouse_assets.layers.raw import type_landing_rows
+from lakehouse_assets.layers.row_partitions import place_rows
 from lakehouse_assets.layers.spark import landing_on_spark, raw_on_spark
 from lakehouse_assets.layers.transforms import apply_model_steps, apply_staging_steps, row_count
 from resources.catalog.resource import IcebergCatalogResource
-from resources.landing.local import LandingStorage
+from resources.landing.local import LandedFile, LandingStorage
+from resources.notifications.notifier import Notifier
 from resources.spark.compute import ComputeResource, is_spark_frame
 
 ContractT = TypeVar("ContractT", bound=Contract)
@@ -57,15 +60,46 @@ def choose_engine(compute: ComputeResource, spec: TableSpec, estimated_bytes: in
 
 
 def materialize_landing(
-    step: Step[DatasetContract], *, landing_storage: LandingStorage, compute: ComputeResource
-):
-    """The partition's files, verbatim as strings with lineage: an Arrow table, or a Spark frame."""
+    step: Step[DatasetContract],
+    *,
+    landing_storage: LandingStorage,
+    compute: ComputeResource,
+    catalog: IcebergCatalogResource,
+    notifier: Notifier,
+) -> Iterator:
+    """The partition's files, verbatim as strings with lineage (an Arrow table, or a Spark frame),
+    then what happened to each file in the file ledger (`landing.files`).
+
+    The landing rows are committed before the ledger is written: the output is yielded first and
+    the IO manager commits it before this generator resumes. So a ledger write that fails loses no
+    landing data (it is logged, and the next run that sees the file records it). A run that fails on
+    a file (rejected, or unassigned under `file_names: strict`) records that file first.
+    """
+    from lakehouse_assets.layers import ledger
+
     context, contract = step.context, step.contract
+    checks, from_rows = contract.source.file_checks, contract.source.partition_from
     files = landing_storage.list_files(contract.source.glob)
+    lakehouse = catalog.load()
+    known = {(entry.key, entry.etag): entry for entry in _ledger_entries(context, lakehouse, contract.name)}
+    run_id = context.run_id
+    window = partition_window(context)
+    wanted = set(context.partition_keys) if window is not None else None
+
+    def entry(file: LandedFile, status: str, **fields) -> ledger.Entry:
+        return ledger.Entry(
+            contract.name, file.key, file.checksum, status, size=file.size, run_id=run_id, **fields
+        )
+
     # a file no partition can own is never skipped silently: it fails the run or is reported
     problems = {file.key: file_name_problem(contract, file.name) for file in files}
     misnamed = {key: problem for key, problem in problems.items() if problem}
-    if misnamed and contract.source.file_checks.file_names == "reject_file":
+    unassigned = [
+        entry(file, "unassigned", reason=misnamed[file.key]) for file in files if file.key in misnamed
+    ]
+    strict = checks.file_names != "skip"
+    if misnamed and strict:
+        _record_ledger(context, lakehouse, contract.name, unassigned)
         raise LandingFileError(
             f"{len(misnamed)} files in {contract.source.glob!r} cannot be assigned to a partition: "
             + "; ".join(misnamed.values())
@@ -74,42 +108,206 @@ def materialize_landing(
         context.log.warning(
             f"skipped {len(misnamed)} files no partition can own: " + "; ".join(misnamed.values())
         )
-    if (window := partition_window(context)) is not None:
+    if window is not None and from_rows is None:
         files = [
             file
             for file in files
             if (moment := contract.file_time(file.name)) is not None and window.start <= moment < window.end
         ]
+    elif window is not None:
+        # the ledger is the index: a file already read is read again only for the partitions it lists
+        files = [
+            file
+            for file in files
+            if (seen := known.get((file.key, file.checksum))) is None
+            or seen.status == "rejected"
+            or wanted & set(seen.partitions)
+        ]
     loaded_at = dt.datetime.now(dt.UTC)
     size = sum(file.size for file in files)
+    duplicates = _DuplicateFinder(contract.name, known.values(), checks.duplicates == "skip")
+    seen: list[ledger.Entry] = list(unassigned)
     metadata = {
-        "files": dg.MetadataValue.json([file.key for file in files]),
         "bytes_read": dg.MetadataValue.int(size),
         "estimated_bytes": dg.MetadataValue.int(size),
         "skipped_files": dg.MetadataValue.json(misnamed),
     }
     if not files:
         context.log.warning(f"no files match {contract.source.glob!r} in this partition")
-    if choose_engine(compute, step.spec, size) == "spark":
+    if from_rows is None and choose_engine(compute, step.spec, size) == "spark":
+        # (the executors read the files: only the storage's etag tells copies apart here)
+        loading = []
+        for file in files:
+            original = duplicates.original_of(file, None)
+            if original is not None:
+                seen.append(
+                    entry(
+                        file,
+                        "duplicate",
+                        partitions=original.partitions,
+                        reason=f"same bytes as {original.key}",
+                    )
+                )
+            else:
+                loading.append(file)
+                seen.append(entry(file, "loaded", partitions=_named_partitions(contract, file)))
+        metadata["files"] = dg.MetadataValue.json([file.key for file in loading])
+        metadata["duplicate_files"] = dg.MetadataValue.json(_duplicates(seen))
         context.add_output_metadata(metadata)
-        return landing_on_spark(compute.session(), files, landing_storage.reader(), contract, loaded_at)
-    findings: dict[str, list[str]] = {}
-    tables = [
-        read_landed_file(
-            landing_storage.read_bytes(file.key),
-            file,
-            contract,
-            loaded_at,
-            findings.setdefault(file.key, []),
+        _report_unassigned(context, notifier, contract, unassigned, known)
+        yield dg.Output(
+            landing_on_spark(compute.session(), loading, landing_storage.reader(), contract, loaded_at)
         )
-        for file in files
-    ]
+        _record_ledger(context, lakehouse, contract.name, seen)
+        return
+    findings: dict[str, list[str]] = {}
+    tables, loaded = [], []
+    for file in files:
+        data = landing_storage.read_bytes(file.key)
+        checksum = hashlib.sha256(data).hexdigest()
+        original = duplicates.original_of(file, checksum)
+        if original is not None:
+            seen.append(
+                entry(
+                    file,
+                    "duplicate",
+                    checksum=checksum,
+                    partitions=original.partitions,
+                    reason=f"same bytes as {original.key}",
+                )
+            )
+            continue
+        try:
+            table = read_landed_file(data, file, contract, loaded_at, findings.setdefault(file.key, []))
+        except LandingFileError as error:
+            _record_ledger(
+                context,
+                lakehouse,
+                contract.name,
+                [*seen, entry(file, "rejected", checksum=checksum, reason=str(error))],
+            )
+            raise
+        rows, reason = table.num_rows, None
+        if from_rows is None:
+            partitions = _named_partitions(contract, file)
+        else:
+            placed = place_rows(table, contract, wanted)
+            table, partitions = placed.table, placed.partitions
+            if placed.unplaced:
+                reason = (
+                    f"{placed.unplaced} of {rows} rows carry no time inside the partitions in "
+                    f"{from_rows.source_columns} (format {from_rows.format!r}; "
+                    f"e.g. {placed.unplaced_example})"
+                )
+            if not partitions:
+                unassigned.append(entry(file, "unassigned", checksum=checksum, rows=rows, reason=reason))
+                seen.append(unassigned[-1])
+                misnamed[file.key] = f"{file.key}: {reason}"
+                if strict:
+                    _record_ledger(context, lakehouse, contract.name, seen)
+                    raise LandingFileError(f"{file.key} cannot be assigned to a partition: {reason}")
+                continue
+        duplicates.claim(file, checksum)
+        seen.append(entry(file, "loaded", checksum=checksum, rows=rows, partitions=partitions, reason=reason))
+        tables.append(table)
+        loaded.append(file.key)
+    metadata["files"] = dg.MetadataValue.json(loaded)
+    metadata["duplicate_files"] = dg.MetadataValue.json(_duplicates(seen))
+    metadata["skipped_files"] = dg.MetadataValue.json(misnamed)
     # what the contract's file checks accepted (a stripped BOM, flagged rows, ...)
     metadata["file_findings"] = dg.MetadataValue.json(
         {key: found for key, found in findings.items() if found}
     )
     context.add_output_metadata(metadata)
-    return pa.concat_tables(tables) if tables else empty_landing_table(contract)
+    _report_unassigned(context, notifier, contract, unassigned, known)
+    yield dg.Output(pa.concat_tables(tables) if tables else empty_landing_table(contract))
+    _record_ledger(context, lakehouse, contract.name, seen)
+
+
+def _named_partitions(contract: DatasetContract, file: LandedFile) -> tuple[str, ...]:
+    moment = contract.file_time(file.name)
+    return () if moment is None else (contract.partitioning.partition_key(moment),)
+
+
+def _duplicates(seen: list) -> dict[str, str]:
+    return {entry.key: entry.reason for entry in seen if entry.status == "duplicate"}
+
+
+class _DuplicateFinder:
+    """Which loaded file (under another key) has the same bytes: by content checksum where the file
+    was read, by the storage's etag otherwise. The first of several copies in one run is loaded."""
+
+    def __init__(self, dataset: str, known, active: bool):
+        self.active = active
+        loaded = [entry for entry in known if entry.status == "loaded"]
+        self.by_checksum = {entry.checksum: entry for entry in loaded if entry.checksum}
+        self.by_etag = {entry.etag: entry for entry in loaded if entry.etag}
+        self.dataset = dataset
+
+    def original_of(self, file: LandedFile, checksum: str | None):
+        if not self.active:
+            return None
+        original = self.by_checksum.get(checksum) if checksum else None
+        original = original or self.by_etag.get(file.checksum)
+        if original is None or original.key == file.key:
+            if checksum is None:
+                self.claim(file, None)
+            return None
+        return original
+
+    def claim(self, file: LandedFile, checksum: str | None, partitions: tuple[str, ...] = ()) -> None:
+        from lakehouse_assets.layers.ledger import Entry
+
+        mine = Entry(
+            self.dataset, file.key, file.checksum, "loaded", checksum=checksum, partitions=partitions
+        )
+        if checksum:
+            self.by_checksum.setdefault(checksum, mine)
+        self.by_etag.setdefault(file.checksum, mine)
+
+
+def _ledger_entries(context, lakehouse, dataset: str) -> list:
+    from lakehouse_assets.layers import ledger
+
+    try:
+        return ledger.read_entries(lakehouse, dataset)
+    except Exception as error:  # noqa: BLE001 - without the ledger every file is new, none lost
+        context.log.error(f"could not read the file ledger {ledger.IDENTIFIER}: {error!r}")
+        return []
+
+
+def _record_ledger(context, lakehouse, dataset: str, seen: list) -> None:
+    from lakehouse_assets.layers import ledger
+
+    if not seen:
+        return
+    try:
+        ledger.record(lakehouse, dataset, seen)
+    except Exception as error:  # noqa: BLE001 - the landing rows are committed; the next run records
+        context.log.error(
+            f"could not record {len(seen)} files in the file ledger {ledger.IDENTIFIER}: {error!r}; "
+            "the landing data is committed, the next run that sees these files records them"
+        )
+
+
+def _report_unassigned(
+    context, notifier: Notifier, contract: DatasetContract, unassigned: list, known
+) -> None:
+    """Once per file version: those the ledger has not recorded as unassigned yet (the notifier
+    sends once per event id, so a failed ledger write does not repeat the e-mail either)."""
+    new = [e for e in unassigned if getattr(known.get((e.key, e.etag)), "status", None) != "unassigned"]
+    if not new:
+        return
+    listing = "\n".join(f"  {e.key}: {e.reason}" for e in new)
+    context.log.warning(f"{len(new)} file(s) of {contract.name} recorded as unassigned:\n{listing}")
+    digest = hashlib.sha256("|".join(sorted(f"{e.key}@{e.etag}" for e in new)).encode()).hexdigest()[:32]
+    notifier.notify(
+        "file_unassigned",
+        f"unassigned/{contract.name}/{digest}",
+        dataset=contract.name,
+        count=len(new),
+        files=listing,
+    )
 
 
 def materialize_raw(step: Step[DatasetContract], landing, *, catalog: IcebergCatalogResource) -> Iterator:

@@ -14,6 +14,12 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "partitions (pattern $pattern). They were left in place and will not be loaded until renamed:\n\n"
         "$files\n",
     ),
+    "file_unassigned": (
+        "$count file(s) for $dataset recorded as unassigned",
+        "Landing found these files of dataset $dataset that no partition can own. They are recorded "
+        "as `unassigned` in the file ledger (landing.files), left in place and not loaded; the other "
+        "files load as usual:\n\n$files\n",
+    ),
     "run_failed": (
         "Run failed: $job $partition",
         "Run $run_id of $job failed$partition_clause.\n\n$message\n\nSteps that failed: $steps\n",

@@ -134,8 +134,20 @@ def test_file_names_must_carry_a_valid_date_inside_the_partitions(name, problem)
 PANDAS_ONLY = ComputeResource(spark=SparkResource(), spark_threshold_bytes=1 << 40)
 
 
+def land(asset, context, storage, resources):
+    """A landing asset invoked directly: its table (the step also writes the file ledger after it)."""
+    events = asset(
+        context=context,
+        landing_storage=storage,
+        compute=PANDAS_ONLY,
+        catalog=resources["catalog"],
+        notifier=resources["notifier"],
+    )
+    return next(event.value for event in list(events) if isinstance(event, dg.Output))
+
+
 @pytest.mark.parametrize("policy", ["reject_file", "skip"])
-def test_a_misnamed_file_in_the_glob_fails_landing_or_is_skipped_and_reported(tmp_path, policy):
+def test_a_misnamed_file_in_the_glob_fails_landing_or_is_skipped_and_reported(tmp_path, policy, resources):
     storage = LocalLandingStorage(root=str(tmp_path))
     storage.write_bytes("orders/orders_2024-05-06.csv", b"order_date,amount\n2024-05-06,1\n")
     storage.write_bytes("orders/orders_2024-02-30.csv", b"order_date,amount\n2024-02-30,2\n")
@@ -148,15 +160,15 @@ def test_a_misnamed_file_in_the_glob_fails_landing_or_is_skipped_and_reported(tm
     context = dg.build_asset_context(partition_key="2024-05-06")
     if policy == "reject_file":
         with pytest.raises(LandingFileError, match=r"1 files .* orders_2024-02-30.csv: '2024-02-30'"):
-            asset(context=context, landing_storage=storage, compute=PANDAS_ONLY)
+            land(asset, context, storage, resources)
         return
-    table = asset(context=context, landing_storage=storage, compute=PANDAS_ONLY)
+    table = land(asset, context, storage, resources)
     assert table.column("amount").to_pylist() == ["1"]
     metadata = context.get_output_metadata("result")
     assert list(metadata["skipped_files"].value) == ["orders/orders_2024-02-30.csv"]
 
 
-def test_a_skipped_file_outside_the_partitions_is_reported_as_outside_their_range(tmp_path, capfd):
+def test_a_skipped_file_outside_the_partitions_is_reported_as_outside_their_range(tmp_path, capfd, resources):
     storage = LocalLandingStorage(root=str(tmp_path))
     storage.write_bytes("orders/orders_2024-05-06.csv", b"order_date,amount\n2024-05-06,1\n")
     storage.write_bytes("orders/orders_2025-01-01.csv", b"order_date,amount\n2025-01-01,2\n")
@@ -166,7 +178,7 @@ def test_a_skipped_file_outside_the_partitions_is_reported_as_outside_their_rang
         partitioning=DATED["partitioning"],
     )
     context = dg.build_asset_context(partition_key="2024-05-06")
-    build_landing_asset(contract)(context=context, landing_storage=storage, compute=PANDAS_ONLY)
+    land(build_landing_asset(contract), context, storage, resources)
     # (Dagster's console log handler writes to the process's stderr)
     (warning,) = [line for line in capfd.readouterr().err.splitlines() if "skipped" in line]
     assert (
