@@ -10,8 +10,9 @@ import pytest
 from lakehouse_assets.assets.factory import build_model_asset
 from lakehouse_assets.components import defs_folder
 from lakehouse_assets.components.defs_folder import contracts_in
+from lakehouse_assets.contracts.base import COLUMN_TYPES
 from lakehouse_assets.contracts.columns import LINEAGE_COLUMN_TYPES, type_label
-from lakehouse_assets.contracts.contract import COLUMN_TYPES, ModelContract
+from lakehouse_assets.contracts.contract import ModelContract
 from lakehouse_assets.definitions import defs
 from lakehouse_assets.layers.landing import LINEAGE_TYPES
 from lakehouse_assets.layers.raw import arrow_type

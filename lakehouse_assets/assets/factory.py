@@ -32,14 +32,9 @@ from lakehouse_assets.contracts.columns import (
     lineage_descriptions,
     type_label,
 )
-from lakehouse_assets.contracts.contract import (
-    AggregateStep,
-    Contract,
-    DatasetContract,
-    ModelContract,
-    Partitioning,
-    resolve_partitions,
-)
+from lakehouse_assets.contracts.contract import Contract, DatasetContract, ModelContract, resolve_partitions
+from lakehouse_assets.contracts.partitioning import Partitioning
+from lakehouse_assets.contracts.steps import AggregateStep
 from resources.catalog.resource import IcebergCatalogResource
 from resources.landing.local import LandingStorage
 from resources.notifications.notifier import Notifier

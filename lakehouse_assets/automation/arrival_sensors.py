@@ -31,7 +31,8 @@ import dagster as dg
 
 from lakehouse_assets.automation.arrivals import DEFAULT_GRACE, ArrivalCursor, batch_id, run_key
 from lakehouse_assets.automation.policies import backfill_policy_for
-from lakehouse_assets.contracts.contract import PARTITION_KEY_FORMATS, DatasetContract
+from lakehouse_assets.contracts.contract import DatasetContract
+from lakehouse_assets.contracts.partitioning import PARTITION_KEY_FORMATS
 from resources.landing.local import LandedFile, LandingStorage
 from resources.metrics import Metric, MetricsPublisher
 from resources.notifications.notifier import Notifier

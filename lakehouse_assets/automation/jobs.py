@@ -14,7 +14,8 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from lakehouse_assets.automation.policies import RUN_RETRY_TAGS, STEP_RETRY_POLICY
-from lakehouse_assets.contracts.contract import Contract, Partitioning, resolve_partitions, tables_of
+from lakehouse_assets.contracts.contract import Contract, resolve_partitions, tables_of
+from lakehouse_assets.contracts.partitioning import Partitioning
 
 ADJECTIVES = {"hour": "hourly", "day": "daily", "month": "monthly"}
 

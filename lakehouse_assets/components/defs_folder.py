@@ -15,9 +15,9 @@ import dagster as dg
 import yaml
 
 from lakehouse_assets.components.contract_components import FOLDER_BUILD, Dataset, FolderBuild, Model
+from lakehouse_assets.contracts.base import ContractError
 from lakehouse_assets.contracts.contract import (
     Contract,
-    ContractError,
     DatasetContract,
     ModelContract,
     contract_from,

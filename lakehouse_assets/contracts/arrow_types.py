@@ -6,7 +6,7 @@ location shows when it loads; a test holds the two together.
 
 import pyarrow as pa
 
-from lakehouse_assets.contracts.contract import DECIMAL_TYPE
+from lakehouse_assets.contracts.base import DECIMAL_TYPE
 
 
 def arrow_type(type_name: str) -> pa.DataType:

@@ -5,7 +5,7 @@ location loads, which must not pay for the data stack. `landing.py` and `raw.py`
 when a step runs (`landing.LINEAGE_TYPES` holds their Arrow types, derived from these names).
 """
 
-from lakehouse_assets.contracts.contract import DECIMAL_TYPE
+from lakehouse_assets.contracts.base import DECIMAL_TYPE
 
 SOURCE_FILE = "_source_file"
 SOURCE_MEMBER = "_source_member"

@@ -7,12 +7,8 @@ act on, and the contract's `source.file_checks` says whether that rejects the fi
 import codecs
 import csv
 
-from lakehouse_assets.contracts.contract import (
-    NAMED_TIME_FORMATS,
-    DatasetContract,
-    named_time,
-    precise_enough,
-)
+from lakehouse_assets.contracts.contract import DatasetContract
+from lakehouse_assets.contracts.partitioning import NAMED_TIME_FORMATS, named_time, precise_enough
 
 _OTHER_BOMS = {
     codecs.BOM_UTF32_LE: "UTF-32 LE",

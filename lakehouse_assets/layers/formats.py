@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse_assets.contracts.columns import ROW_ERROR
-from lakehouse_assets.contracts.contract import DatasetContract, Source, inferred_compression
+from lakehouse_assets.contracts.contract import DatasetContract
+from lakehouse_assets.contracts.source import Source, inferred_compression
 from lakehouse_assets.layers.file_checks import LandingFileError, check_columns
 
 # Decompressed in slices of this size, so a corrupt stream is reported with how far it read.

@@ -15,8 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse_assets.contracts.arrow_types import arrow_type
+from lakehouse_assets.contracts.base import Column
 from lakehouse_assets.contracts.columns import REJECT_COLUMNS, REJECT_REASON
-from lakehouse_assets.contracts.contract import Column, DatasetContract
+from lakehouse_assets.contracts.contract import DatasetContract
 from lakehouse_assets.layers.landing import ROW_ERROR, lineage_types
 
 # At most 38 significant digits: Arrow's cast to decimal128 silently wraps longer numbers around.

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse_assets.contracts.columns import FILE_DATE
-from lakehouse_assets.contracts.contract import PARTITION_KEY_FORMATS, DatasetContract
+from lakehouse_assets.contracts.contract import DatasetContract
+from lakehouse_assets.contracts.partitioning import PARTITION_KEY_FORMATS
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import narwhals as nw
 
-from lakehouse_assets.contracts.contract import (
+from lakehouse_assets.contracts.steps import (
     AggregateStep,
     CastStep,
     DeduplicateStep,

@@ -17,7 +17,7 @@ from lakehouse_assets.automation.arrival_sensors import partition_of
 from lakehouse_assets.automation.jobs import build_jobs
 from lakehouse_assets.automation.schedules import build_schedules, target_partition
 from lakehouse_assets.components.defs_folder import load_folder
-from lakehouse_assets.contracts.contract import ContractError
+from lakehouse_assets.contracts.base import ContractError
 from lakehouse_assets.definitions import build_resources
 from resources.landing.local import LandedFile
 from tests.conftest import defs_module_of

@@ -19,7 +19,8 @@ from lakehouse_assets.components.defs_folder import (
     contracts_in,
     load_defs_folder,
 )
-from lakehouse_assets.contracts.contract import ContractError, DatasetContract, ModelContract
+from lakehouse_assets.contracts.base import ContractError
+from lakehouse_assets.contracts.contract import DatasetContract, ModelContract
 from tests.conftest import defs_module_of
 
 DATASET = "lakehouse_assets.components.Dataset"

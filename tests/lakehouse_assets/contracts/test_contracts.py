@@ -5,7 +5,8 @@ import textwrap
 import pytest
 
 from lakehouse_assets.components.defs_folder import contracts_in
-from lakehouse_assets.contracts.contract import ContractError, DatasetContract, load_contract, load_contracts
+from lakehouse_assets.contracts.base import ContractError
+from lakehouse_assets.contracts.contract import DatasetContract, load_contract, load_contracts
 
 VALID = """
 name: meters

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from lakehouse_assets.contracts.contract import Column
+from lakehouse_assets.contracts.base import Column
 from lakehouse_assets.layers import raw
 from lakehouse_assets.layers.raw import REJECT_REASON, _cast_agrees, _parse, _parse_validated, arrow_type
 from tests.lakehouse_assets.layers.test_raw import land, make_contract, type_rows
