@@ -17,8 +17,7 @@ import pytest
 from io_managers.iceberg_io_manager import IcebergIOManager
 from lakehouse_assets.assets.factory import build_assets
 from lakehouse_assets.contracts.contract import DatasetContract
-from resources.catalog.resource import IcebergCatalogResource
-from resources.landing.local import LocalLandingStorage
+from lakehouse_assets.definitions import build_resources
 from resources.settings import Settings
 from resources.spark.compute import ComputeResource
 from resources.spark.session import SparkResource
@@ -148,14 +147,11 @@ def test_a_merged_redelivery_keeps_the_keys_it_lacks_and_the_audit_counts_them(s
 def test_a_corrected_file_on_spark_is_replaced_or_merged_as_on_pandas(tmp_path, redelivery):
     home = tmp_path / redelivery
     settings = Settings(env="local", home=home)
-    catalog = IcebergCatalogResource.sqlite(settings.catalog_uri, settings.warehouse_dir.as_uri())
     compute = ComputeResource(spark=SparkResource(master="local[2]"), spark_threshold_bytes=0)
-    resources = {
-        "catalog": catalog,
-        "compute": compute,
-        "io_manager": IcebergIOManager(catalog=catalog, compute=compute),
-        "landing_storage": LocalLandingStorage(root=str(settings.landing_dir)),
-    }
+    resources = build_resources(settings)
+    catalog = resources["catalog"]
+    # every partition, however small, on Spark
+    resources |= {"compute": compute, "io_manager": IcebergIOManager(catalog=catalog, compute=compute)}
 
     result = run_twice(settings, resources, catalog.load(), contract("upsert", redelivery))
 
