@@ -56,16 +56,9 @@ def scaffold(scaffolder: dg.Scaffolder, type_name: str, target) -> None:
 
 
 def test_every_component_file_names_its_type_and_holds_its_contract_as_attributes():
-    contracts = contracts_in()
-    assert sorted((type(c).__name__, c.name) for c in contracts) == [
-        ("DatasetContract", "airlines"),
-        ("DatasetContract", "airports"),
-        ("DatasetContract", "flights"),
-        ("DatasetContract", "planes"),
-        ("DatasetContract", "weather"),
-        ("ModelContract", "carrier_daily_stats"),
-        ("ModelContract", "flights"),
-    ]
+    # (which contracts the demo ships: tests/lakehouse_assets/contracts/test_contracts.py)
+    kinds = {type(contract).__name__ for contract in contracts_in()}
+    assert kinds == {"DatasetContract", "ModelContract"}
     # what Dagster hands each component is the contract these files hold
     assert Dataset.get_model_cls() is DatasetContract and Model.get_model_cls() is ModelContract
 
