@@ -134,7 +134,16 @@ def materialize_landing(
     }
     if not files:
         context.log.warning(f"no files match {contract.source.glob!r} in this partition")
-    if from_rows is None and choose_engine(compute, step.spec, size) == "spark":
+    engine = choose_engine(compute, step.spec, size)
+    if from_rows is not None:
+        # Rows are placed in partitions in the driver: the ledger records, per file, its checksum,
+        # the partitions its rows touch and the rows placed nowhere, which the executors would have
+        # to send back. Raw and later layers still choose their engine by size.
+        if engine == "spark":
+            context.log.info(f"{size} bytes land on pandas: partition_from splits the rows in the driver")
+        engine = "pandas (partition_from)"
+        metadata["engine"] = dg.MetadataValue.text(engine)
+    if engine == "spark":
         # (the executors read the files: only the storage's etag tells copies apart here)
         loading = []
         for file in files:

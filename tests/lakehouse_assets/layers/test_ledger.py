@@ -106,6 +106,8 @@ def test_a_monthly_file_whose_rows_carry_the_date_lands_in_each_day_it_touches(
     assert result.success
     landing = result.asset_materializations_for_node("landing__observations")
     assert landing[0].metadata["files"].value == ["observations/export_2024-03.csv"]
+    # rows are split by partition in the driver, whatever the size: the choice is shown
+    assert landing[0].metadata["engine"].value == "pandas (partition_from)"
     assert _rows_by(catalog, "landing.observations", "obs_date") == {"2024-03-01": 2, "2024-03-02": 1}
     # landing = raw + rejects per partition: the audit after raw passed for both runs
     checks = [check for check in result.get_asset_check_evaluations() if check.asset_key.path[0] == "raw"]
@@ -203,3 +205,80 @@ def test_lakehouse_files_and_replay_print_the_ledger_and_the_runs_a_file_touched
         with pytest.raises(SystemExit) as exited:
             lakehouse_cli(argv)
         assert exited.value.code == status
+
+
+CORRECTED_OBSERVATIONS = OBSERVATIONS.replace(
+    "primary_key: [station, obs_date]\n",
+    "primary_key: [station, obs_date]\n"
+    "write_modes: {staging: upsert, redelivery: __REDELIVERY__}\n"
+    "staging:\n"
+    "  - deduplicate: {keys: [station, obs_date], latest_by: _loaded_at}\n",
+)
+
+
+def _staged(catalog) -> dict:
+    rows = catalog.load_table("staging.observations").scan().to_arrow()
+    return {
+        (station, str(day)): (value, loaded)
+        for station, day, value, loaded in zip(
+            *(rows.column(name).to_pylist() for name in ("station", "obs_date", "value", "_loaded_at")),
+            strict=True,
+        )
+    }
+
+
+@pytest.mark.parametrize("redelivery", ["replace", "merge"])
+def test_a_later_file_correcting_an_earlier_day_changes_that_day_only(
+    tmp_path, settings, resources, catalog, redelivery
+):
+    contract = _contract(tmp_path, CORRECTED_OBSERVATIONS, __REDELIVERY__=redelivery)
+    storage = resources["landing_storage"]
+    assets = build_assets([contract])
+    storage.write_bytes(
+        "observations/export_1.csv",
+        b"station,obs_date,value\ns1,2024-03-01,1\ns2,2024-03-01,2\ns1,2024-03-02,3\ns2,2024-03-02,4\n",
+    )
+    with dg.build_sensor_context() as context:
+        cursor = evaluate_arrivals(
+            contract, context, storage, resources["notifier"], resources["metrics"]
+        ).cursor
+    assert materialize_partitions(assets, resources, "2024-03-01", "2024-03-02").success
+    before = _staged(catalog)
+
+    # file B: a corrected row and a new row for 03-02, and the rows of 03-03
+    storage.write_bytes(
+        "observations/export_2.csv",
+        b"station,obs_date,value\ns1,2024-03-02,30\ns3,2024-03-02,5\ns1,2024-03-03,6\ns2,2024-03-03,7\n",
+    )
+    # the sensor requests the days B touches, not the day before
+    with dg.build_sensor_context(cursor=cursor) as context:
+        result = evaluate_arrivals(contract, context, storage, resources["notifier"], resources["metrics"])
+    (request,) = result.run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == "2024-03-02"
+    assert request.tags["dagster/asset_partition_range_end"] == "2024-03-03"
+    result = materialize_partitions(assets, resources, "2024-03-02", "2024-03-03")
+    assert result.success
+    audits = [
+        check for check in result.get_asset_check_evaluations() if check.check_name.endswith("reconcile")
+    ]
+    assert audits and all(check.passed for check in audits), [check.description for check in audits]
+
+    after = _staged(catalog)
+    values = {key: value for key, (value, _) in after.items()}
+    assert values == {
+        ("s1", "2024-03-01"): 1.0,
+        ("s2", "2024-03-01"): 2.0,
+        ("s1", "2024-03-02"): 30.0,  # B's correction (the later file wins the key)
+        ("s2", "2024-03-02"): 4.0,  # A's row B does not mention stays: A still delivers it
+        ("s3", "2024-03-02"): 5.0,
+        ("s1", "2024-03-03"): 6.0,
+        ("s2", "2024-03-03"): 7.0,
+    }
+    # the day before is untouched: the same rows from the same load
+    for key in [("s1", "2024-03-01"), ("s2", "2024-03-01")]:
+        assert after[key] == before[key]
+    assert _rows_by(catalog, "landing.observations", "obs_date") == {
+        "2024-03-01": 2,
+        "2024-03-02": 4,
+        "2024-03-03": 2,
+    }
