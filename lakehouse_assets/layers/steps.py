@@ -79,7 +79,9 @@ def materialize_landing(
 
     context, contract = step.context, step.contract
     checks, from_rows = contract.source.file_checks, contract.source.partition_from
-    files = landing_storage.list_files(contract.source.glob)
+    files, refused = landing_storage.scan(contract.source.glob)
+    if refused:
+        context.log.warning(f"refused {len(refused)} entries: " + "; ".join(refused.values()))
     lakehouse = catalog.load()
     known = {(entry.key, entry.etag): entry for entry in _ledger_entries(context, lakehouse, contract.name)}
     run_id = context.run_id
@@ -130,7 +132,7 @@ def materialize_landing(
     metadata = {
         "bytes_read": dg.MetadataValue.int(size),
         "estimated_bytes": dg.MetadataValue.int(size),
-        "skipped_files": dg.MetadataValue.json(misnamed),
+        "skipped_files": dg.MetadataValue.json({**misnamed, **refused}),
     }
     if not files:
         context.log.warning(f"no files match {contract.source.glob!r} in this partition")
@@ -222,7 +224,7 @@ def materialize_landing(
         loaded.append(file.key)
     metadata["files"] = dg.MetadataValue.json(loaded)
     metadata["duplicate_files"] = dg.MetadataValue.json(_duplicates(seen))
-    metadata["skipped_files"] = dg.MetadataValue.json(misnamed)
+    metadata["skipped_files"] = dg.MetadataValue.json({**misnamed, **refused})
     # what the contract's file checks accepted (a stripped BOM, flagged rows, ...)
     metadata["file_findings"] = dg.MetadataValue.json(
         {key: found for key, found in findings.items() if found}

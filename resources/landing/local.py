@@ -4,11 +4,16 @@ import datetime as dt
 import fnmatch
 import functools
 import hashlib
+import logging
+import os
+import stat as stat_module
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,11 @@ class LandingStorage(dg.ConfigurableResource):
     """What assets and sensors need from a landing zone; keys are relative to the zone's root."""
 
     def list_files(self, pattern: str) -> list[LandedFile]:
+        return self.scan(pattern)[0]
+
+    def scan(self, pattern: str) -> tuple[list[LandedFile], dict[str, str]]:
+        """The files `list_files` returns, and the matching entries refused (key -> why): names the
+        zone's writers control must never make landing read from outside the zone."""
         raise NotImplementedError
 
     def exists(self, key: str) -> bool:
@@ -65,23 +75,34 @@ class LocalLandingStorage(LandingStorage):
     def _root(self) -> Path:
         return Path(self.root)
 
-    def list_files(self, pattern: str) -> list[LandedFile]:
-        """Files whose key matches the glob, sorted by key; the checksum is the MD5 S3 reports as etag."""
+    def scan(self, pattern: str) -> tuple[list[LandedFile], dict[str, str]]:
+        """Files whose key matches the glob, sorted by key; the checksum is the MD5 S3 reports as etag.
+
+        Only regular files are read. Every symbolic link is refused, not only those leaving the zone:
+        one pointing inside names a file that is listed under its own key already (it would land
+        twice), and a link can be re-pointed between listing and reading.
+        """
         if not self._root.exists():
-            return []
-        found = []
+            return [], {}
+        found, refused = [], {}
         for path in sorted(self._root.rglob("*")):
             key = path.relative_to(self._root).as_posix()
-            if _is_landed(key) and path.is_file() and fnmatch.fnmatchcase(key, pattern):
-                stat = path.stat()
-                modified = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
-                found.append(
-                    LandedFile(key=key, size=stat.st_size, checksum=_md5(path), last_modified=modified)
-                )
-        return found
+            if not (_is_landed(key) and fnmatch.fnmatchcase(key, pattern)):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                continue
+            problem = _refusal(self.root, key)
+            if problem:
+                logger.warning("landing zone %s: refused %r: %s", self.root, key, problem)
+                refused[key] = f"{key}: {problem}"
+                continue
+            stat = path.stat()
+            modified = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
+            found.append(LandedFile(key=key, size=stat.st_size, checksum=_md5(path), last_modified=modified))
+        return found, refused
 
     def exists(self, key: str) -> bool:
-        return (self._root / key).is_file()
+        return _refusal(self.root, key) is None
 
     def read_bytes(self, key: str) -> bytes:
         return _read_under(self.root, key)
@@ -112,8 +133,32 @@ def _is_landed(key: str) -> bool:
     return not key.startswith(ARCHIVE_PREFIX) and not key.rsplit("/", 1)[-1].startswith(".")
 
 
+def _refusal(root: str, key: str) -> str | None:
+    """Why the entry at `key` must not be read, or None for a regular file inside the zone."""
+    zone = Path(root).resolve()
+    path = Path(root) / key
+    if Path(key).is_absolute() or ".." in Path(key).parts:
+        return "the key leaves the landing zone"
+    if path.is_symlink():
+        return f"a symbolic link (to {os.readlink(path)}) is not read"
+    # a folder on the way may itself be a link elsewhere
+    if not path.resolve().is_relative_to(zone):
+        return f"its real path {path.resolve()} lies outside the landing zone"
+    try:
+        regular = stat_module.S_ISREG(path.lstat().st_mode)
+    except FileNotFoundError:
+        return "no such file"
+    return None if regular else "not a regular file"
+
+
 def _read_under(root: str, key: str) -> bytes:
-    return (Path(root) / key).read_bytes()
+    problem = _refusal(root, key)
+    if problem:
+        raise PermissionError(f"{key!r} in the landing zone {root}: {problem}")
+    # O_NOFOLLOW: a file swapped for a link after the check above is not followed either
+    descriptor = os.open(Path(root) / key, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(descriptor, "rb") as handle:
+        return handle.read()
 
 
 def _md5(path: Path) -> str:

@@ -231,3 +231,23 @@ def test_month_and_hour_files_carry_a_month_or_an_hour_inside_the_partitions(sha
     )
     found = file_name_problem(contract, name)
     assert found == problem if problem is None else problem in found
+
+
+def test_a_symbolic_link_out_of_the_zone_is_skipped_and_reported_by_landing(tmp_path, capfd, resources):
+    zone = tmp_path / "zone"
+    storage = LocalLandingStorage(root=str(zone))
+    storage.write_bytes("orders/orders_2024-05-06.csv", b"order_date,amount\n2024-05-06,1\n")
+    secret = tmp_path / "secret.csv"
+    secret.write_bytes(b"order_date,amount\n2024-05-06,999\n")
+    (zone / "orders" / "orders_2024-05-06b.csv").symlink_to(secret)
+    contract = make_contract(
+        columns=("order_date", "amount"),
+        source={"glob": "orders/*.csv", "file_date_pattern": r"orders_(?P<date>\d{4}-\d{2}-\d{2})b?\.csv$"},
+        partitioning=DATED["partitioning"],
+    )
+    context = dg.build_asset_context(partition_key="2024-05-06")
+    table = land(build_landing_asset(contract), context, storage, resources)
+    assert table.column("amount").to_pylist() == ["1"]
+    skipped = context.get_output_metadata("result")["skipped_files"].value
+    assert "symbolic link" in skipped["orders/orders_2024-05-06b.csv"]
+    assert "refused 1 entries" in capfd.readouterr().err
