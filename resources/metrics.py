@@ -5,8 +5,10 @@ and a monitoring outage must never turn a good write into a failed run. Failures
 """
 
 import datetime as dt
+import hashlib
 import json
 import logging
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,20 @@ logger = logging.getLogger(__name__)
 # PutMetricData takes at most 1000 data points and 1 MB per call; 500 short ones stay far below both.
 MAX_DATUMS_PER_CALL = 500
 UNITS = ("Count", "Bytes", "Seconds", "None")
+# CloudWatch's limit on a dimension value
+MAX_DIMENSION_CHARS = 1024
+
+
+def dimension_value(value: str) -> str:
+    """A dimension value CloudWatch accepts whatever name it came from: no control characters (they
+    become `?`), at most 1024 characters. A value that had to change ends with a hash of the
+    original, so two keys that differ only in what was cut or replaced stay two metrics."""
+    value = str(value)
+    text = "".join("?" if unicodedata.category(c) == "Cc" else c for c in value)
+    if text == value and 0 < len(text) <= MAX_DIMENSION_CHARS:
+        return text
+    digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+    return f"{text[: MAX_DIMENSION_CHARS - len(digest) - 1]}~{digest}"
 
 
 @dataclass(frozen=True)
@@ -50,7 +66,8 @@ class MetricsPublisher(dg.ConfigurableResource):
         raise NotImplementedError
 
     def _dimensions(self, metric: Metric) -> dict[str, str]:
-        return {**metric.dimensions, "environment": self.environment}
+        dimensions = {**metric.dimensions, "environment": self.environment}
+        return {name: dimension_value(value) for name, value in dimensions.items()}
 
 
 class JsonLinesMetrics(MetricsPublisher):

@@ -1,10 +1,12 @@
 """Untrusted object keys against the S3 and CloudWatch server: refused, or kept within the API's limits."""
 
+import datetime as dt
 import logging
 
 import pytest
 
 from resources.landing.s3 import S3LandingStorage
+from resources.metrics import CloudWatchMetrics, Metric
 from tests.aws.conftest import LANDING_BUCKET, REGION, aws_client
 
 
@@ -33,3 +35,21 @@ def test_a_dotdot_key_on_s3_is_refused_reported_and_never_read(landing_bucket, c
         with pytest.raises(PermissionError):
             storage.reader()(key)
     assert storage.read_bytes("orders/orders_2024-05-06.csv") == b"a\n1\n"
+
+
+def test_a_5000_character_key_as_a_dimension_is_accepted_by_cloudwatch(aws_env):
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    long_key = "orders/" + "x" * 5000 + "\r\n.csv"
+    other = "orders/" + "x" * 5000 + "\r\n.tsv"
+    metrics = [Metric("FilesArrived", 1, "Count", {"file": key}, at) for key in (long_key, other)]
+    assert CloudWatchMetrics(environment="dev").publish(metrics) == 2
+    listed = aws_client("cloudwatch").list_metrics(Namespace="MedallionLakehouse", MetricName="FilesArrived")
+    values = {
+        dimension["Value"]
+        for metric in listed["Metrics"]
+        for dimension in metric["Dimensions"]
+        if dimension["Name"] == "file"
+    }
+    # two distinct keys stay two distinct dimension values, each within the limit and printable
+    assert len(values) == 2
+    assert all(len(value) <= 1024 and value.isprintable() for value in values)
