@@ -513,3 +513,34 @@ def test_doubles_beyond_range_underflowing_or_not_finite_are_rejects_on_both_eng
         "allow_non_finite)",
         "g7": "ratio: '1e400' is not a valid double (beyond the range of a double)",
     }
+
+
+def test_old_mac_line_endings_are_read_alike_on_both_engines(homes):
+    # a lone "\r" ended each line: the header check crashed with a bare `_csv.Error`
+    contract = _format_contract("mac", "mac/*.csv", r"mac_(?P<date>\d{4}-\d{2}-\d{2})\.csv$")
+    text = 'meter,kwh,read_on,payload\rm1,1.50,2024-05-06,a\rm2,2x,2024-05-06,"b,c"\rm3,3,2024-05-06,d\r'
+    assets = build_assets([contract])
+    for home, threshold, engine in ((homes[0], 1 << 40, "pandas"), (homes[1], 0, "spark")):
+        path = home / "landing" / "mac" / "mac_2024-05-06.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode())
+        result = materialize_partitions(assets, _resources(home, threshold), "2024-05-06")
+        assert result.success, engine
+        assert _engines_used(result) == {engine}
+
+    assert_same_tables(*homes)
+    catalog = _catalog(homes[1])
+    raw = catalog.load_table("raw.mac").scan().to_arrow().sort_by("meter")
+    assert raw.select(["meter", "payload", "_source_line"]).to_pylist() == [
+        {"meter": "m1", "payload": "a", "_source_line": 2},
+        {"meter": "m3", "payload": "d", "_source_line": 4},
+    ]
+    rejects = catalog.load_table("raw.mac_rejects").scan().to_arrow()
+    assert rejects.select(["meter", "payload", "_source_line", "_reject_reason"]).to_pylist() == [
+        {
+            "meter": "m2",
+            "payload": "b,c",
+            "_source_line": 3,
+            "_reject_reason": "kwh: '2x' is not a valid decimal(10,2)",
+        }
+    ]
