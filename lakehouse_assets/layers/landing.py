@@ -8,6 +8,7 @@ and the problem, before anything is written.
 import csv
 import datetime as dt
 import functools
+import io
 import re
 
 import numpy as np
@@ -239,6 +240,17 @@ def _read_csv(
         )
     except pa.ArrowInvalid as exc:
         raise LandingFileError(f"{where}: cannot be parsed as CSV: {exc}") from None
+    # An open quote in a field before the last one carried the parser past the end of the line and
+    # merged two lines into one row with too few fields; say so (whatever the policy: every line
+    # number after it would be wrong, as below for a quote left open in the last field).
+    open_quote = next((row for row in invalid if _quote_left_open(row.text, options)), None)
+    if open_quote is not None:
+        first_line_of_row = open_quote.text.split("\n")[0].rstrip("\r")
+        where_in_file = f"line {open_quote.number}: " if (open_quote.number or -1) >= 0 else ""
+        raise LandingFileError(
+            f"{where}: {where_in_file}a quote is not closed (a quoted value runs past the end of the line): "
+            f"{first_line_of_row[:80]!r}; values cannot contain line breaks"
+        )
     if bad_rows and not quarantine:
         shown = "; ".join(bad_rows[:MAX_REPORTED_ROWS])
         raise LandingFileError(f"{where}: {len(bad_rows)} rows have the wrong number of fields: {shown}")
@@ -278,6 +290,17 @@ def _read_csv(
     for name in absent:
         table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
     return table, lines
+
+
+def _quote_left_open(text: str, options) -> bool:
+    """Whether a row the parser refused holds a quote that is not closed by the end of its text."""
+    lines = io.StringIO(text, newline="")
+    try:
+        for _ in csv.reader(lines, delimiter=options.delimiter, quotechar=options.quote_char, strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
 
 
 def _line_endings(text: str, where: str, findings: list[str]) -> tuple[str, bool]:

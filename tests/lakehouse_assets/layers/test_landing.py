@@ -207,6 +207,32 @@ def test_files_that_cannot_be_read_faithfully_fail_naming_the_file_and_the_probl
         assert part in message, f"{part!r} not in {message!r}"
 
 
+@pytest.mark.parametrize("policy", ["reject_file", "quarantine_rows"])
+def test_an_unclosed_quote_in_a_field_before_the_last_is_named_not_counted_as_fields(policy):
+    # it was reported as "2 fields, expected 3" on the line, the next line swallowed into the row
+    cases = [
+        (b'a,b,c\n1,2,3\n4,"5,6\n7,8,9\n', ",", "line 3: a quote is not closed (a quoted value runs"),
+        (b'a,b,c\r\n1,2,3\r\n"4,5,6\r\n7,8,9\r\n', ",", "line 3: a quote is not closed"),
+        (b'a,b,c\n1,2,3\n"4,5,6', ",", "line 3: a quote is not closed"),
+        (b'a;b;c\n1;"2;3\n', ";", "line 2: a quote is not closed"),
+    ]
+    for data, delimiter, expected in cases:
+        contract = make_contract(
+            columns=("a", "b", "c"), csv={"delimiter": delimiter}, source={"file_checks": {"policy": policy}}
+        )
+        with pytest.raises(LandingFileError) as raised:
+            read(data, contract)
+        message = str(raised.value)
+        assert message.startswith(f"{KEY}: {expected}"), message
+        assert "fields, expected" not in message
+    with pytest.raises(
+        LandingFileError, match=r"""the line\): '4,"5,6'; values cannot contain line breaks"""
+    ):
+        read(cases[0][0], make_contract(columns=("a", "b", "c")))
+    # a quote inside an unquoted value is a character like any other, not an open quote
+    assert rows(read(b'a,b,c\n1,x"y,3\n', make_contract(columns=("a", "b", "c"))), "b") == [('x"y',)]
+
+
 def test_a_blank_line_is_an_error_even_for_a_single_column():
     # a single empty value has to be quoted, or it reads as a blank line
     with pytest.raises(LandingFileError, match=r"line 3 is blank"):

@@ -544,3 +544,22 @@ def test_old_mac_line_endings_are_read_alike_on_both_engines(homes):
             "_reject_reason": "kwh: '2x' is not a valid decimal(10,2)",
         }
     ]
+
+
+def test_an_unclosed_quote_in_a_middle_field_is_named_on_both_engines(homes):
+    # it was reported as a wrong number of fields, with the next line swallowed into the row
+    contract = _format_contract("quotes", "quotes/*.csv", r"quotes_(?P<date>\d{4}-\d{2}-\d{2})\.csv$")
+    text = 'meter,kwh,read_on,payload\nm1,1.50,2024-05-06,a\nm2,"2,2024-05-06,b\nm3,3,2024-05-06,d\n'
+    assets = build_assets([contract])
+    for home, threshold in ((homes[0], 1 << 40), (homes[1], 0)):
+        path = home / "landing" / "quotes" / "quotes_2024-05-06.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        with pytest.raises(Exception) as raised:
+            materialize_partitions(assets, _resources(home, threshold), "2024-05-06")
+        message = str(raised.value)
+        assert (
+            "quotes/quotes_2024-05-06.csv: line 3: a quote is not closed (a quoted value runs past the end "
+            "of the line): 'm2,\"2,2024-05-06,b'" in message
+        ), message
+        assert "fields, expected" not in message
