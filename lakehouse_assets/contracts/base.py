@@ -3,7 +3,7 @@
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 COLUMN_TYPES = ("string", "int", "long", "double", "boolean", "date", "timestamp", "timestamptz")
 DECIMAL_TYPE = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
@@ -40,3 +40,13 @@ class Column(StrictModel):
     description: str = ""
     pii: bool = False
     format: str | None = Field(default=None, description="strptime format for date/timestamp parsing")
+    allow_non_finite: bool = Field(
+        default=False,
+        description="double only: an explicit inf, -inf or nan spelling is that value, not a reject",
+    )
+
+    @model_validator(mode="after")
+    def _non_finite_needs_a_double(self) -> "Column":
+        if self.allow_non_finite and self.type != "double":
+            raise ValueError(f"column {self.name!r}: allow_non_finite applies to double columns only")
+        return self

@@ -8,6 +8,8 @@ and the problem, before anything is written.
 import csv
 import datetime as dt
 import functools
+import io
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -73,7 +75,10 @@ def _header(
         return contract.column_names, []
     if not first_line.strip():
         raise LandingFileError(f"{key}: line 1 should be the header but is empty")
-    header = next(csv.reader([first_line], delimiter=options.delimiter, quotechar=options.quote_char))
+    try:
+        header = next(csv.reader([first_line], delimiter=options.delimiter, quotechar=options.quote_char))
+    except csv.Error as exc:
+        raise LandingFileError(f"{key}: line 1 (the header) cannot be read as CSV: {exc}") from None
     absent = check_columns(
         header,
         contract,
@@ -180,10 +185,13 @@ def _read_csv(
         ) from None
     # A byte-order mark would otherwise become part of the first column's name.
     text = text.removeprefix("\ufeff")
+    text, translated = _line_endings(text, where, findings)
     header, absent = _header(text, contract, where, findings)
     utf8 = (
         data
-        if options.encoding.lower().replace("-", "") == "utf8" and not data.startswith(b"\xef\xbb\xbf")
+        if options.encoding.lower().replace("-", "") == "utf8"
+        and not data.startswith(b"\xef\xbb\xbf")
+        and not translated
         else text.encode()
     )
     # From here on only the UTF-8 bytes are read (the blank-line search too): `text` is not kept.
@@ -232,6 +240,17 @@ def _read_csv(
         )
     except pa.ArrowInvalid as exc:
         raise LandingFileError(f"{where}: cannot be parsed as CSV: {exc}") from None
+    # An open quote in a field before the last one carried the parser past the end of the line and
+    # merged two lines into one row with too few fields; say so (whatever the policy: every line
+    # number after it would be wrong, as below for a quote left open in the last field).
+    open_quote = next((row for row in invalid if _quote_left_open(row.text, options)), None)
+    if open_quote is not None:
+        first_line_of_row = open_quote.text.split("\n")[0].rstrip("\r")
+        where_in_file = f"line {open_quote.number}: " if (open_quote.number or -1) >= 0 else ""
+        raise LandingFileError(
+            f"{where}: {where_in_file}a quote is not closed (a quoted value runs past the end of the line): "
+            f"{first_line_of_row[:80]!r}; values cannot contain line breaks"
+        )
     if bad_rows and not quarantine:
         shown = "; ".join(bad_rows[:MAX_REPORTED_ROWS])
         raise LandingFileError(f"{where}: {len(bad_rows)} rows have the wrong number of fields: {shown}")
@@ -271,6 +290,42 @@ def _read_csv(
     for name in absent:
         table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
     return table, lines
+
+
+def _quote_left_open(text: str, options) -> bool:
+    """Whether a row the parser refused holds a quote that is not closed by the end of its text."""
+    lines = io.StringIO(text, newline="")
+    try:
+        for _ in csv.reader(lines, delimiter=options.delimiter, quotechar=options.quote_char, strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
+
+
+def _line_endings(text: str, where: str, findings: list[str]) -> tuple[str, bool]:
+    """The text with its lines ending in "\n" or "\r\n", and whether it had to be rewritten.
+
+    Old Mac exports end every line with a lone "\r": such a file is read with "\n" instead (the
+    line numbers, blank-line and open-quote checks count "\n"). A lone "\r" in a file whose lines
+    end otherwise is refused: the parser would end a row there, and every line number after it
+    would be wrong.
+    """
+    carriage_returns = text.count("\r")
+    if not carriage_returns:
+        return text, False
+    if "\n" not in text:
+        findings.append("carriage-return line endings (old Mac) read as line breaks")
+        return text.replace("\r", "\n"), True
+    lone = carriage_returns - text.count("\r\n")
+    # (one at the very end ends the last line: a line break is added to it anyway)
+    if lone and not (lone == 1 and text.endswith("\r")):
+        line = text.count("\n", 0, re.search("\r(?!\n)", text).start()) + 1
+        raise LandingFileError(
+            f"{where}: line {line}: a carriage return (\\r) inside the line; "
+            "lines end with \\n or \\r\\n, or (old Mac exports) with \\r throughout the file"
+        )
+    return text, False
 
 
 def _first_blank_line(utf8: bytes, end: int) -> int | None:

@@ -6,6 +6,8 @@ strings and the reason, in `raw.<dataset>_rejects`.
 
 import datetime as dt
 import functools
+import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -23,6 +25,9 @@ from lakehouse_assets.layers.landing import ROW_ERROR, lineage_types
 # At most 38 significant digits: Arrow's cast to decimal128 silently wraps longer numbers around.
 _INTEGER = r"^\s*[+-]?0*\d{1,38}\s*$"
 _NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(inf|infinity|nan)\s*$"
+_NON_FINITE = r"^[+-]?(inf|infinity|nan)$"
+# a spelling of zero; any other spelling that the cast turns into 0.0 underflowed
+_ZERO = r"^[+-]?(0+\.?0*|\.0+)([eE][+-]?\d+)?$"
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
 _INT_BOUNDS = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
@@ -48,10 +53,31 @@ def _parse(values: pa.Array, column: Column) -> pa.Array:
     target = arrow_type(column.type)
     if _cast_agrees(values, column.type, target):
         try:
-            return pc.cast(values, target)
+            typed = pc.cast(values, target)
         except pa.ArrowInvalid:
             pass
+        else:
+            return _only_exact_doubles(values, typed, column) if column.type == "double" else typed
     return _parse_validated(values, column)
+
+
+def _only_exact_doubles(texts: pa.Array, typed: pa.Array, column: Column) -> pa.Array:
+    """`typed` with null where the cast bent the value: beyond a double's range (inf), a non-zero
+    value that underflowed to 0.0, or an explicit inf/nan the column does not allow.
+
+    Arrow's cast turns `1e400` into inf and `1e-400` into 0.0 without a word.
+    """
+    finite = pc.is_finite(typed)
+    zero = pc.equal(typed, 0.0)
+    if not finite.false_count and not zero.true_count:  # the common case: nothing to look at
+        return typed
+    trimmed = pc.utf8_trim_whitespace(texts)
+    keep = finite
+    if column.allow_non_finite:
+        keep = pc.or_(keep, pc.match_substring_regex(trimmed, _NON_FINITE, ignore_case=True))
+    if zero.true_count:
+        keep = pc.and_(keep, pc.or_(pc.invert(zero), pc.match_substring_regex(trimmed, _ZERO)))
+    return pc.if_else(keep, typed, pa.scalar(None, pa.float64()))
 
 
 def _cast_agrees(values: pa.Array, type_name: str, target: pa.DataType) -> bool:
@@ -112,7 +138,7 @@ def _parse_validated(values: pa.Array, column: Column) -> pa.Array:
         ok = pc.match_substring_regex(values, _NUMBER, ignore_case=True)
         candidates = pc.utf8_trim_whitespace(pc.if_else(ok, values, None))
         if type_name == "double":
-            return pc.cast(candidates, pa.float64())
+            return _only_exact_doubles(candidates, pc.cast(candidates, pa.float64()), column)
         return _to_decimal(candidates, target)
     if type_name == "boolean":
         lowered = pc.utf8_lower(pc.utf8_trim_whitespace(values))
@@ -184,6 +210,26 @@ def _exact_decimal(text: str, precision: int, scale: int) -> Decimal | None:
     return number
 
 
+def _why_not_a_double(text: str) -> str:
+    """What the reason adds for a number a double cannot hold as written ("" for anything else)."""
+    text = text.strip()
+    if not re.fullmatch(_NUMBER, text, re.IGNORECASE | re.ASCII):
+        return ""
+    if re.fullmatch(_NON_FINITE, text, re.IGNORECASE):
+        return " (not a finite number, which the column does not allow: allow_non_finite)"
+    number = float(text)
+    if math.isinf(number):
+        return " (beyond the range of a double)"
+    if number == 0.0:
+        return " (too small for a double: it would be stored as 0)"
+    return ""
+
+
+def _reason(column: Column, value: str) -> str:
+    reason = f"{column.name}: {value!r} is not a valid {column.type}"
+    return reason + _why_not_a_double(value) if column.type == "double" else reason
+
+
 def _positions(mask: pa.Array) -> list[int]:
     return np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False)).tolist()
 
@@ -235,7 +281,7 @@ def type_landing_rows(landing: pa.Table, contract: DatasetContract) -> RawResult
         if failed.true_count:
             for index in _positions(failed):
                 value = original[index].as_py()
-                reasons[index].append(f"{column.name}: {value!r} is not a valid {column.type}")
+                reasons[index].append(_reason(column, value))
                 failed_columns[index].append(column.name)
         if not column.nullable and present.false_count:
             for index in _positions(pc.invert(present)):

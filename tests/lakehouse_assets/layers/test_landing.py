@@ -137,6 +137,23 @@ def test_windows_line_endings_do_not_leak_into_values():
     assert rows(table, "a", "b", "_source_line") == [("1", "2", 2), ("3", "4", 3)]
 
 
+def test_old_mac_line_endings_are_read_as_lines_and_reported():
+    # a lone "\r" ended every line; the header check crashed with `_csv.Error: new-line character
+    # seen in unquoted field`, naming no file
+    for data in (b"a,b\r1,2\r3,4\r", b"a,b\r1,2\r3,4", b'a,b\r"x,y",2\r3,4\r'):
+        findings = []
+        table = read_landed_file(data, landed(data), make_contract(), LOADED_AT, findings)
+        assert rows(table, "a", "b", "_source_line")[1:] == [("3", "4", 3)], data
+        assert findings == ["carriage-return line endings (old Mac) read as line breaks"]
+    # what is checked for "\n" lines is checked for these too, on the right line
+    with pytest.raises(LandingFileError, match=r"line 3 is blank"):
+        read(b"a,b\r1,2\r\r3,4\r")
+    with pytest.raises(LandingFileError, match=r"line 3: a quoted value runs past the end of the line"):
+        read(b'a,b\r1,2\r3,"4\r5,6\r')
+    with pytest.raises(LandingFileError, match=r"line 3: 1 fields, expected 2"):
+        read(b"a,b\r1,2\r3\r")
+
+
 def test_the_last_line_needs_no_line_break():
     table = read(b"a,b\n1,2\n3,4")
     assert rows(table, "a", "b", "_source_line") == [("1", "2", 2), ("3", "4", 3)]
@@ -173,6 +190,8 @@ FAILURES = {
     "blank line at the end": (b"a,b\n1,2\n\n", {}, ["line 3 is blank"]),
     "blank first line without a header": (b"\n1,2\n", {"header": False}, ["line 1 is blank"]),
     "blank line with windows line endings": (b"a,b\r\n1,2\r\n3,4\r\n\r\n5,6\r\n", {}, ["line 4 is blank"]),
+    "lone carriage return inside a line": (b"a,b\n1,2\r3,4\n5,6\n", {}, ["line 2", "carriage return"]),
+    "lone carriage return in the header": (b"a,b\rc\n1,2\n", {}, ["line 1", "carriage return"]),
     "unclosed quote": (b'a,b\n1,2\n3,"4\n5,6\n', {}, ["line 3", "quote"]),
     "unclosed quote on the last line": (b'a,b\n1,2\n3,"4', {}, ["line 3", "quote"]),
 }
@@ -186,6 +205,32 @@ def test_files_that_cannot_be_read_faithfully_fail_naming_the_file_and_the_probl
     assert message.startswith(f"{KEY}: ")
     for part in expected:
         assert part in message, f"{part!r} not in {message!r}"
+
+
+@pytest.mark.parametrize("policy", ["reject_file", "quarantine_rows"])
+def test_an_unclosed_quote_in_a_field_before_the_last_is_named_not_counted_as_fields(policy):
+    # it was reported as "2 fields, expected 3" on the line, the next line swallowed into the row
+    cases = [
+        (b'a,b,c\n1,2,3\n4,"5,6\n7,8,9\n', ",", "line 3: a quote is not closed (a quoted value runs"),
+        (b'a,b,c\r\n1,2,3\r\n"4,5,6\r\n7,8,9\r\n', ",", "line 3: a quote is not closed"),
+        (b'a,b,c\n1,2,3\n"4,5,6', ",", "line 3: a quote is not closed"),
+        (b'a;b;c\n1;"2;3\n', ";", "line 2: a quote is not closed"),
+    ]
+    for data, delimiter, expected in cases:
+        contract = make_contract(
+            columns=("a", "b", "c"), csv={"delimiter": delimiter}, source={"file_checks": {"policy": policy}}
+        )
+        with pytest.raises(LandingFileError) as raised:
+            read(data, contract)
+        message = str(raised.value)
+        assert message.startswith(f"{KEY}: {expected}"), message
+        assert "fields, expected" not in message
+    with pytest.raises(
+        LandingFileError, match=r"""the line\): '4,"5,6'; values cannot contain line breaks"""
+    ):
+        read(cases[0][0], make_contract(columns=("a", "b", "c")))
+    # a quote inside an unquoted value is a character like any other, not an open quote
+    assert rows(read(b'a,b,c\n1,x"y,3\n', make_contract(columns=("a", "b", "c"))), "b") == [('x"y',)]
 
 
 def test_a_blank_line_is_an_error_even_for_a_single_column():

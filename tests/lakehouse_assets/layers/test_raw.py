@@ -129,7 +129,8 @@ def test_long():
 
 def test_double():
     check(
-        {"type": "double"},
+        # -Infinity is a value only where the contract says so (test_double_non_finite_...)
+        {"type": "double", "allow_non_finite": True},
         [
             ("1.5", 1.5),
             ("-2.5E-2", -0.025),
@@ -146,10 +147,45 @@ def test_double():
     )
 
 
-def test_double_not_a_number_is_a_value_not_a_reject():
-    found_type, found = outcomes({"type": "double"}, ["NaN"])
+def test_double_not_a_number_is_a_value_not_a_reject_where_the_column_allows_it():
+    found_type, found = outcomes({"type": "double", "allow_non_finite": True}, ["NaN"])
     assert found_type == pa.float64()
     assert found[0][0] == "ok" and math.isnan(found[0][1])
+
+
+def test_double_overflow_and_underflow_are_rejected_with_a_reason_not_bent_to_inf_or_zero():
+    found_type, found = outcomes(
+        {"type": "double"},
+        ["1e400", "-1e400", "1e-400", "-1E-400", "0e-400", "-0.0", "1e308", "4.9e-324", " 00.00e5 "],
+    )
+    assert found_type == pa.float64()
+    beyond, too_small = "(beyond the range of a double)", "(too small for a double: it would be stored as 0)"
+    assert found[:4] == [
+        ("rejected", f"v: '1e400' is not a valid double {beyond}"),
+        ("rejected", f"v: '-1e400' is not a valid double {beyond}"),
+        ("rejected", f"v: '1e-400' is not a valid double {too_small}"),
+        ("rejected", f"v: '-1E-400' is not a valid double {too_small}"),
+    ]
+    assert found[4:] == [("ok", 0.0), ("ok", -0.0), ("ok", 1e308), ("ok", 5e-324), ("ok", 0.0)]
+    assert math.copysign(1, found[5][1]) == -1
+
+
+NOT_FINITE = "(not a finite number, which the column does not allow: allow_non_finite)"
+
+
+def test_double_non_finite_spellings_are_rejected_unless_the_column_allows_them():
+    spellings = ["inf", "-Infinity", "NaN", "+nan", " INF "]
+    _, found = outcomes({"type": "double"}, spellings)
+    assert found == [("rejected", f"v: {text!r} is not a valid double {NOT_FINITE}") for text in spellings]
+    _, found = outcomes({"type": "double", "allow_non_finite": True}, [*spellings, "1e400", "1e-400"])
+    assert [outcome for outcome, _ in found] == ["ok"] * 5 + ["rejected"] * 2
+    assert [value for _, value in found[:2]] == [math.inf, -math.inf]
+    assert all(math.isnan(value) for _, value in found[2:4]) and found[4][1] == math.inf
+
+
+def test_allow_non_finite_is_refused_on_a_column_that_is_not_a_double():
+    with pytest.raises(ValueError, match="allow_non_finite applies to double columns only"):
+        make_contract([{"name": "v", "type": "decimal(5,2)", "allow_non_finite": True}])
 
 
 def test_decimal():

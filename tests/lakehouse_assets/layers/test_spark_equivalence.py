@@ -455,3 +455,111 @@ def test_zip_json_lines_and_parquet_sources_match_on_both_engines(homes):
     parquet = catalog.load_table("staging.readings_parquet").scan().to_arrow().sort_by("_source_line")
     assert parquet.num_rows == 6
     assert parquet.column("_source_line").to_pylist() == [1, 1, 2, 2, 3, 3]
+
+
+def test_doubles_beyond_range_underflowing_or_not_finite_are_rejects_on_both_engines(homes):
+    """1e400, -1e400 and 1e-400 were typed inf, -inf and 0.0; an explicit inf or nan is a reject
+    unless the column allows it (allow_non_finite)."""
+    contract = DatasetContract.model_validate(
+        {
+            "name": "gauges",
+            "description": "Readings that a double cannot always hold.",
+            "source": {
+                "glob": "gauges/*.csv",
+                "file_date_pattern": r"gauges_(?P<date>\d{4}-\d{2}-\d{2})\.csv$",
+            },
+            "columns": [
+                {"name": "id", "nullable": False},
+                {"name": "reading", "type": "double"},
+                {"name": "ratio", "type": "double", "allow_non_finite": True},
+                {"name": "read_on", "type": "date", "nullable": False},
+            ],
+            "partitioning": {"column": "read_on", "start": "2024-05-06", "end": "2024-05-08"},
+        }
+    )
+    text = (
+        "id,reading,ratio,read_on\n"
+        "g1,1.5,inf,2024-05-06\n"
+        "g2,1e400,1,2024-05-06\n"
+        "g3,-1e400,1,2024-05-06\n"
+        "g4,1e-400,1,2024-05-06\n"
+        "g5,nan,1,2024-05-06\n"
+        "g6,0e-400,-Infinity,2024-05-06\n"
+        "g7,2,1e400,2024-05-06\n"
+    )
+    assets = build_assets([contract])
+    for home, threshold, engine in ((homes[0], 1 << 40, "pandas"), (homes[1], 0, "spark")):
+        path = home / "landing" / "gauges" / "gauges_2024-05-06.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        result = materialize_partitions(assets, _resources(home, threshold), "2024-05-06")
+        assert result.success, engine
+        assert _engines_used(result) == {engine}
+
+    assert_same_tables(*homes)
+    catalog = _catalog(homes[1])
+    raw = catalog.load_table("raw.gauges").scan().to_arrow().sort_by("id")
+    assert raw.column("id").to_pylist() == ["g1", "g6"]
+    assert raw.column("reading").to_pylist() == [1.5, 0.0]
+    assert raw.column("ratio").to_pylist() == [float("inf"), float("-inf")]
+    rejects = catalog.load_table("raw.gauges_rejects").scan().to_arrow().sort_by("id")
+    assert dict(
+        zip(rejects.column("id").to_pylist(), rejects.column("_reject_reason").to_pylist(), strict=True)
+    ) == {
+        "g2": "reading: '1e400' is not a valid double (beyond the range of a double)",
+        "g3": "reading: '-1e400' is not a valid double (beyond the range of a double)",
+        "g4": "reading: '1e-400' is not a valid double (too small for a double: it would be stored as 0)",
+        "g5": "reading: 'nan' is not a valid double (not a finite number, which the column does not allow: "
+        "allow_non_finite)",
+        "g7": "ratio: '1e400' is not a valid double (beyond the range of a double)",
+    }
+
+
+def test_old_mac_line_endings_are_read_alike_on_both_engines(homes):
+    # a lone "\r" ended each line: the header check crashed with a bare `_csv.Error`
+    contract = _format_contract("mac", "mac/*.csv", r"mac_(?P<date>\d{4}-\d{2}-\d{2})\.csv$")
+    text = 'meter,kwh,read_on,payload\rm1,1.50,2024-05-06,a\rm2,2x,2024-05-06,"b,c"\rm3,3,2024-05-06,d\r'
+    assets = build_assets([contract])
+    for home, threshold, engine in ((homes[0], 1 << 40, "pandas"), (homes[1], 0, "spark")):
+        path = home / "landing" / "mac" / "mac_2024-05-06.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode())
+        result = materialize_partitions(assets, _resources(home, threshold), "2024-05-06")
+        assert result.success, engine
+        assert _engines_used(result) == {engine}
+
+    assert_same_tables(*homes)
+    catalog = _catalog(homes[1])
+    raw = catalog.load_table("raw.mac").scan().to_arrow().sort_by("meter")
+    assert raw.select(["meter", "payload", "_source_line"]).to_pylist() == [
+        {"meter": "m1", "payload": "a", "_source_line": 2},
+        {"meter": "m3", "payload": "d", "_source_line": 4},
+    ]
+    rejects = catalog.load_table("raw.mac_rejects").scan().to_arrow()
+    assert rejects.select(["meter", "payload", "_source_line", "_reject_reason"]).to_pylist() == [
+        {
+            "meter": "m2",
+            "payload": "b,c",
+            "_source_line": 3,
+            "_reject_reason": "kwh: '2x' is not a valid decimal(10,2)",
+        }
+    ]
+
+
+def test_an_unclosed_quote_in_a_middle_field_is_named_on_both_engines(homes):
+    # it was reported as a wrong number of fields, with the next line swallowed into the row
+    contract = _format_contract("quotes", "quotes/*.csv", r"quotes_(?P<date>\d{4}-\d{2}-\d{2})\.csv$")
+    text = 'meter,kwh,read_on,payload\nm1,1.50,2024-05-06,a\nm2,"2,2024-05-06,b\nm3,3,2024-05-06,d\n'
+    assets = build_assets([contract])
+    for home, threshold in ((homes[0], 1 << 40), (homes[1], 0)):
+        path = home / "landing" / "quotes" / "quotes_2024-05-06.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        with pytest.raises(Exception) as raised:
+            materialize_partitions(assets, _resources(home, threshold), "2024-05-06")
+        message = str(raised.value)
+        assert (
+            "quotes/quotes_2024-05-06.csv: line 3: a quote is not closed (a quoted value runs past the end "
+            "of the line): 'm2,\"2,2024-05-06,b'" in message
+        ), message
+        assert "fields, expected" not in message
