@@ -86,3 +86,23 @@ def test_every_model_layer_waits_for_its_inputs_checks(settings):
     for key in models:
         condition = graph.get(key).automation_condition
         assert "all_deps_blocking_checks_passed" in str(condition), key
+
+
+def test_a_blocking_check_evaluated_as_a_warning_also_holds_the_models_back(instance):
+    # a reference rule whose table does not exist yet: the run succeeds, the slice is unchecked
+    @dg.asset(
+        key=STAGING,
+        partitions_def=DAILY,
+        check_specs=[dg.AssetCheckSpec("carriers_known", asset=STAGING, blocking=True)],
+    )
+    def unchecked():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(
+            check_name="carriers_known", passed=False, severity=dg.AssetCheckSeverity.WARN
+        )
+
+    definitions = dg.Definitions(assets=[unchecked, common, output])
+    baseline = dg.evaluate_automation_conditions(defs=definitions, instance=instance)
+    assert dg.materialize([unchecked], partition_key=DAY, instance=instance).success
+    held = dg.evaluate_automation_conditions(defs=definitions, instance=instance, cursor=baseline.cursor)
+    assert held.total_requested == 0
