@@ -18,11 +18,25 @@ automation condition sensor (`automation_sensor.py`, declared in code so it runs
 import dagster as dg
 
 
+def inputs_checked() -> dg.AutomationCondition:
+    """Dagster's `all_deps_blocking_checks_passed`, except that an input requested on this same tick
+    counts as checked: its checks are not yet requested then, so the built-in condition would hold
+    an output back one tick behind its common input. In one run, a failed blocking check of the
+    input stops the output step anyway."""
+    return dg.AutomationCondition.all_deps_match(
+        dg.AutomationCondition.all_checks_match(
+            dg.AutomationCondition.check_passed() | dg.AutomationCondition.will_be_requested(),
+            blocking_only=True,
+        )
+        | dg.AutomationCondition.will_be_requested()
+    ).with_label("all_deps_blocking_checks_passed")
+
+
 def follow_inputs() -> dg.AutomationCondition:
     return (
         (
             dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
-            & dg.AutomationCondition.all_deps_blocking_checks_passed()
+            & inputs_checked()
         )
         # the label is what the UI shows for the whole condition
         .with_label("eager, any partition, inputs' blocking checks passed")

@@ -28,9 +28,16 @@ def staging_with_check(passed: bool) -> dg.AssetsDefinition:
     return staging
 
 
-@dg.asset(key=COMMON, deps=[STAGING], partitions_def=DAILY, automation_condition=follow_inputs())
+@dg.asset(
+    key=COMMON,
+    deps=[STAGING],
+    partitions_def=DAILY,
+    automation_condition=follow_inputs(),
+    check_specs=[dg.AssetCheckSpec("input_rows_reconcile", asset=COMMON, blocking=True)],
+)
 def common():
-    return dg.MaterializeResult()
+    yield dg.MaterializeResult()
+    yield dg.AssetCheckResult(check_name="input_rows_reconcile", passed=True)
 
 
 @dg.asset(key=OUTPUT, deps=[COMMON], partitions_def=DAILY, automation_condition=follow_inputs())
@@ -62,7 +69,8 @@ def test_a_failed_blocking_check_holds_the_models_back_until_a_rerun_passes(inst
     held = evaluate(instance, baseline.cursor)
     assert held.get_requested_partitions(COMMON) == set()
     assert held.total_requested == 0
-    # repeating the staging run, its check now passing, releases common (and output with it)
+    # repeating the staging run, its check now passing, releases common and, on the same tick,
+    # output (whose input is requested with it: a failed check of common would stop that run)
     staging_run(instance, passed=True)
     released = evaluate(instance, held.cursor)
     assert released.get_requested_partitions(COMMON) == {DAY}
@@ -106,3 +114,23 @@ def test_a_blocking_check_evaluated_as_a_warning_also_holds_the_models_back(inst
     assert dg.materialize([unchecked], partition_key=DAY, instance=instance).success
     held = dg.evaluate_automation_conditions(defs=definitions, instance=instance, cursor=baseline.cursor)
     assert held.total_requested == 0
+
+
+def test_a_failed_check_on_a_common_table_holds_the_output_back(instance):
+    @dg.asset(
+        key=COMMON,
+        deps=[STAGING],
+        partitions_def=DAILY,
+        automation_condition=follow_inputs(),
+        check_specs=[dg.AssetCheckSpec("input_rows_reconcile", asset=COMMON, blocking=True)],
+    )
+    def bad_common():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(check_name="input_rows_reconcile", passed=False)
+
+    definitions = dg.Definitions(assets=[staging_with_check(True), bad_common, output])
+    baseline = dg.evaluate_automation_conditions(defs=definitions, instance=instance)
+    staging_run(instance, passed=True)
+    dg.materialize([bad_common], partition_key=DAY, instance=instance, raise_on_error=False)
+    held = dg.evaluate_automation_conditions(defs=definitions, instance=instance, cursor=baseline.cursor)
+    assert held.get_requested_partitions(OUTPUT) == set()
