@@ -4,6 +4,7 @@ contract) and what the whole location shares: jobs, schedules, run sensors, reso
 import dagster as dg
 
 from io_managers.iceberg_io_manager import IcebergIOManager
+from lakehouse_assets.automation.automation_sensor import build_automation_sensor
 from lakehouse_assets.automation.jobs import build_jobs
 from lakehouse_assets.automation.maintenance import build_maintenance_schedule, table_maintenance_job
 from lakehouse_assets.automation.schedules import build_schedules
@@ -37,7 +38,8 @@ def defs() -> dg.Definitions:
             *build_schedules(contracts, settings.schedule),
             build_maintenance_schedule(settings.maintenance, settings.schedule.timezone),
         ],
-        sensors=RUN_SENSORS,
+        # declared, not Dagster's default (created STOPPED): see automation/automation_sensor.py
+        sensors=[*RUN_SENSORS, build_automation_sensor(dg.DefaultSensorStatus.RUNNING)],
         resources=build_resources(settings),
         # Steps of one partition are small: one process avoids paying the imports once per step.
         executor=dg.in_process_executor,

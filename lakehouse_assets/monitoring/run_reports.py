@@ -33,6 +33,7 @@ class CheckOutcome:
     partition: str | None
     passed: bool
     blocking: bool
+    severity: dg.AssetCheckSeverity
     description: str
     metadata: dict[str, object]
 
@@ -58,7 +59,15 @@ class RunReport:
 
     @property
     def failed_blocking_checks(self) -> list[CheckOutcome]:
-        return [check for check in self.checks if check.blocking and not check.passed]
+        """Failed checks that held downstream assets back. The spec's `blocking` flag is not
+        enough: a blocking check may evaluate as a warning (a reference table that does not exist
+        yet), and Dagster then lets the run go on; only an ERROR evaluation of a blocking check
+        stops it."""
+        return [
+            check
+            for check in self.checks
+            if check.blocking and not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+        ]
 
 
 def dimensions_of(asset_key: dg.AssetKey) -> dict[str, str]:
@@ -151,6 +160,7 @@ def read_run(
                 partition=event.partition,
                 passed=evaluation.passed,
                 blocking=bool(evaluation.blocking),
+                severity=evaluation.severity,
                 description=evaluation.description or "",
                 metadata=_plain(evaluation.metadata),
             )

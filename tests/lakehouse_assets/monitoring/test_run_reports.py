@@ -87,3 +87,44 @@ def test_a_successful_output_run_mails_output_ready_once(settings, resources, in
     report_run(report_successful_runs, instance, resources, result)
     assert subjects(settings) == ["[local] Output ready: output/podium"]
     assert [line["name"] for line in metrics_lines(settings)].count("Materialisations") == 2
+
+
+RANKED = dg.AssetKey(["output", "ranked"])
+
+
+@dg.asset(
+    key=RANKED,
+    check_specs=[dg.AssetCheckSpec("players_known", asset=RANKED, blocking=True)],
+)
+def ranked():
+    # a blocking reference rule whose table does not exist yet evaluates as a warning
+    yield dg.Output(pa.table({"player": ["a", "b"]}))
+    yield dg.AssetCheckResult(
+        check_name="players_known",
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="reference.players does not exist yet",
+    )
+
+
+@dg.asset(key=["output", "leaders"], deps=[RANKED])
+def leaders():
+    return pa.table({"player": ["a"]})
+
+
+def test_a_blocking_check_evaluated_as_a_warning_is_not_mailed_as_blocking(settings, resources, instance):
+    result = dg.materialize([ranked, leaders], resources=resources, instance=instance)
+    # Dagster lets the run go on: the downstream asset is materialised
+    assert result.success
+    assert {event.asset_key for event in result.get_asset_materialization_events()} == {
+        RANKED,
+        dg.AssetKey(["output", "leaders"]),
+    }
+    report_run(report_successful_runs, instance, resources, result)
+    assert subjects(settings) == [
+        "[local] Output ready: output/leaders",
+        "[local] Output ready: output/ranked",
+    ]
+    # the failed warning still counts as a failed check in the metrics
+    by_name = {(line["name"], line["dimensions"].get("check")): line for line in metrics_lines(settings)}
+    assert by_name[("CheckFailed", "players_known")]["value"] == 1
