@@ -93,6 +93,15 @@ def materialize_landing(
             contract.name, file.key, file.checksum, status, size=file.size, run_id=run_id, **fields
         )
 
+    def duplicate(file: LandedFile, original: ledger.Entry, checksum: str | None = None) -> ledger.Entry:
+        return entry(
+            file,
+            "duplicate",
+            checksum=checksum,
+            partitions=original.partitions,
+            reason=f"same bytes as {original.key}",
+        )
+
     # a file no partition can own is never skipped silently: it fails the run or is reported
     problems = {file.key: file_name_problem(contract, file.name) for file in files}
     misnamed = {key: problem for key, problem in problems.items() if problem}
@@ -151,14 +160,7 @@ def materialize_landing(
         for file in files:
             original = duplicates.original_of(file, None)
             if original is not None:
-                seen.append(
-                    entry(
-                        file,
-                        "duplicate",
-                        partitions=original.partitions,
-                        reason=f"same bytes as {original.key}",
-                    )
-                )
+                seen.append(duplicate(file, original))
             else:
                 loading.append(file)
                 seen.append(entry(file, "loaded", partitions=_named_partitions(contract, file)))
@@ -178,15 +180,7 @@ def materialize_landing(
         checksum = hashlib.sha256(data).hexdigest()
         original = duplicates.original_of(file, checksum)
         if original is not None:
-            seen.append(
-                entry(
-                    file,
-                    "duplicate",
-                    checksum=checksum,
-                    partitions=original.partitions,
-                    reason=f"same bytes as {original.key}",
-                )
-            )
+            seen.append(duplicate(file, original, checksum))
             continue
         try:
             table = read_landed_file(data, file, contract, loaded_at, findings.setdefault(file.key, []))
