@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 TABLE_SPEC = "lakehouse/table_spec"
 
+# The vocabularies a contract speaks too (lakehouse_assets.contracts imports them from here).
 WriteMode = Literal["overwrite", "append", "upsert"]
 EngineChoice = Literal["auto", "pandas", "spark"]
 Granularity = Literal["hour", "day", "month"]

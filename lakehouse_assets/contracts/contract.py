@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from checks.rule_models import Quality
+from io_managers.table_spec import EngineChoice, WriteMode
 from lakehouse_assets.contracts.base import Column, ContractError, StrictModel
 from lakehouse_assets.contracts.partitioning import (
     ModelPartitioning,
@@ -34,9 +35,7 @@ from lakehouse_assets.contracts.steps import (
     TrimStep,
 )
 
-WriteMode = Literal["overwrite", "append", "upsert"]
 Redelivery = Literal["replace", "merge"]
-EngineChoice = Literal["auto", "pandas", "spark"]
 LAYERS = ("landing", "raw", "staging", "common", "output")
 # How a file name writes a moment of each precision, as errors show it.
 # Dagster's partition key formats (HourlyPartitionsDefinition, Daily..., Monthly...).

@@ -3,13 +3,13 @@
 import datetime as dt
 import re
 import zoneinfo
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
+from io_managers.table_spec import Granularity
 from lakehouse_assets.contracts.base import StrictModel
 
-Granularity = Literal["hour", "day", "month"]
 NAMED_TIME_FORMATS = {"month": "YYYY-MM", "day": "YYYY-MM-DD", "hour": "YYYY-MM-DDTHH"}
 _PRECISION_RANK = {"hour": 0, "day": 1, "month": 2}
 _NAMED_TIME = re.compile(
