@@ -38,11 +38,18 @@ class FolderBuild:
     # on AWS the arrival sensors start with the deployment; locally they are switched on in the UI
     arrivals: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED
     pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN
-    resolved: Mapping[tuple[str, str], Contract] = field(default_factory=dict)
+    # each model by its table (layer, name), with its partitions resolved
+    models: Mapping[tuple[str, str], ModelContract] = field(default_factory=dict)
 
-    def contract(self, contract: Contract) -> Contract:
-        layer = contract.layer if isinstance(contract, ModelContract) else "staging"
-        return self.resolved.get((layer, contract.name), contract)
+    @classmethod
+    def of(
+        cls, arrivals: dg.DefaultSensorStatus, pandas_days_per_run: int, contracts: list[Contract]
+    ) -> "FolderBuild":
+        models = {(c.layer, c.name): c for c in contracts if isinstance(c, ModelContract)}
+        return cls(arrivals, pandas_days_per_run, models)
+
+    def model(self, contract: ModelContract) -> ModelContract:
+        return self.models.get((contract.layer, contract.name), contract)
 
 
 # Set by `defs_folder.load_folder` around the build; a load of the folder without it (by `dg` alone,
@@ -164,4 +171,4 @@ class Model(dg.Component):
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         build = _folder_build()
-        return dg.Definitions(assets=build_assets([build.contract(self.contract)], build.pandas_days_per_run))
+        return dg.Definitions(assets=build_assets([build.model(self.contract)], build.pandas_days_per_run))

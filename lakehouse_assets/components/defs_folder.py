@@ -20,9 +20,8 @@ from lakehouse_assets.contracts.contract import (
     Contract,
     DatasetContract,
     ModelContract,
+    check_together,
     contract_from,
-    refuse_duplicate_tables,
-    resolve_partitions,
 )
 from resources.settings import DEFAULT_PANDAS_DAYS_PER_RUN
 
@@ -83,15 +82,11 @@ def _load(
             defs_module=module, project_root=Path(module.__path__[0]).parent.parent
         )
         components = [component for kind in (Dataset, Model) for component in tree.get_all_components(kind)]
-        contracts = [component.contract for component in components]
-        refuse_duplicate_tables(contracts)
         # a model takes its partitions from its inputs, which only the whole folder knows
-        resolved = resolve_partitions(contracts, [component.path for component in components])
-        by_table = {
-            (contract.layer if isinstance(contract, ModelContract) else "staging", contract.name): contract
-            for contract in resolved
-        }
-        token = FOLDER_BUILD.set(FolderBuild(arrivals, pandas_days_per_run, by_table))
+        resolved = check_together(
+            [component.contract for component in components], [component.path for component in components]
+        )
+        token = FOLDER_BUILD.set(FolderBuild.of(arrivals, pandas_days_per_run, resolved))
         try:
             definitions = tree.build_defs(tree.defs_module_path)
         finally:
@@ -133,6 +128,4 @@ def contract_in(path: Path) -> Contract:
 def contracts_in(defs_dir: Path | None = None) -> list[Contract]:
     """The contracts of every component in the folder: the demo's by default."""
     paths = sorted((defs_dir or DEFS_DIR).rglob(COMPONENT_FILE))
-    contracts = [contract_in(path) for path in paths]
-    refuse_duplicate_tables(contracts)
-    return resolve_partitions(contracts, paths)
+    return check_together([contract_in(path) for path in paths], paths)

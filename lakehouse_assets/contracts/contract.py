@@ -376,8 +376,13 @@ def _model_partitions(model: ModelContract, partitioned: list, fail) -> Partitio
     return Partitioning(column=declared.column, **{field: getattr(first, field) for field in _TIME_FIELDS})
 
 
-def load_contracts(*directories: Path) -> list[Contract]:
-    paths = [path for directory in directories for path in sorted(directory.glob("*.yaml"))]
-    contracts = [load_contract(path) for path in paths]
+def check_together(contracts: list[Contract], paths: list[Path]) -> list[Contract]:
+    """A set of contracts that will be one code location: no table defined twice, and each model
+    with the partitions of its inputs (errors name the file of the contract at fault)."""
     refuse_duplicate_tables(contracts)
     return resolve_partitions(contracts, paths)
+
+
+def load_contracts(*directories: Path) -> list[Contract]:
+    paths = [path for directory in directories for path in sorted(directory.glob("*.yaml"))]
+    return check_together([load_contract(path) for path in paths], paths)
