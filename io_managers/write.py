@@ -114,9 +114,4 @@ def write_output(context: dg.OutputContext, obj: object, catalog: IcebergCatalog
         result = commit_with_retries(table, data, request)
         preview = data.slice(0, PREVIEW_ROWS).to_pandas()
     engine = "spark" if on_spark else "pandas"
-    # a step that states why it chose its engine (landing with partition_from) keeps its words
-    stated = (context.output_metadata or {}).get("engine")
-    stated = getattr(stated, "value", stated)
-    if isinstance(stated, str) and stated.startswith(engine):
-        engine = stated
     context.add_output_metadata(_metadata(table, result, table_slice, preview, engine))

@@ -152,8 +152,9 @@ def materialize_landing(
         # to send back. Raw and later layers still choose their engine by size.
         if engine == "spark":
             context.log.info(f"{size} bytes land on pandas: partition_from splits the rows in the driver")
-        engine = "pandas (partition_from)"
-        metadata["engine"] = dg.MetadataValue.text(engine)
+        engine = "pandas"
+        # the IO manager records the engine that wrote; this says why it is not the size's choice
+        metadata["engine_reason"] = dg.MetadataValue.text("partition_from splits the rows in the driver")
     if engine == "spark":
         # (the executors read the files: only the storage's etag tells copies apart here)
         loading = []

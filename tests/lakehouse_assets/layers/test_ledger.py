@@ -107,7 +107,8 @@ def test_a_monthly_file_whose_rows_carry_the_date_lands_in_each_day_it_touches(
     landing = result.asset_materializations_for_node("landing__observations")
     assert landing[0].metadata["files"].value == ["observations/export_2024-03.csv"]
     # rows are split by partition in the driver, whatever the size: the choice is shown
-    assert landing[0].metadata["engine"].value == "pandas (partition_from)"
+    assert landing[0].metadata["engine"].value == "pandas"
+    assert landing[0].metadata["engine_reason"].value == "partition_from splits the rows in the driver"
     assert _rows_by(catalog, "landing.observations", "obs_date") == {"2024-03-01": 2, "2024-03-02": 1}
     # landing = raw + rejects per partition: the audit after raw passed for both runs
     checks = [check for check in result.get_asset_check_evaluations() if check.asset_key.path[0] == "raw"]
