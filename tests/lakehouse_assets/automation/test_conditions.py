@@ -28,16 +28,22 @@ def staging_with_check(passed: bool) -> dg.AssetsDefinition:
     return staging
 
 
-@dg.asset(
-    key=COMMON,
-    deps=[STAGING],
-    partitions_def=DAILY,
-    automation_condition=follow_inputs(),
-    check_specs=[dg.AssetCheckSpec("input_rows_reconcile", asset=COMMON, blocking=True)],
-)
-def common():
-    yield dg.MaterializeResult()
-    yield dg.AssetCheckResult(check_name="input_rows_reconcile", passed=True)
+def common_with_check(passed: bool) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=COMMON,
+        deps=[STAGING],
+        partitions_def=DAILY,
+        automation_condition=follow_inputs(),
+        check_specs=[dg.AssetCheckSpec("input_rows_reconcile", asset=COMMON, blocking=True)],
+    )
+    def common():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(check_name="input_rows_reconcile", passed=passed)
+
+    return common
+
+
+common = common_with_check(True)
 
 
 @dg.asset(key=OUTPUT, deps=[COMMON], partitions_def=DAILY, automation_condition=follow_inputs())
@@ -117,17 +123,7 @@ def test_a_blocking_check_evaluated_as_a_warning_also_holds_the_models_back(inst
 
 
 def test_a_failed_check_on_a_common_table_holds_the_output_back(instance):
-    @dg.asset(
-        key=COMMON,
-        deps=[STAGING],
-        partitions_def=DAILY,
-        automation_condition=follow_inputs(),
-        check_specs=[dg.AssetCheckSpec("input_rows_reconcile", asset=COMMON, blocking=True)],
-    )
-    def bad_common():
-        yield dg.MaterializeResult()
-        yield dg.AssetCheckResult(check_name="input_rows_reconcile", passed=False)
-
+    bad_common = common_with_check(False)
     definitions = dg.Definitions(assets=[staging_with_check(True), bad_common, output])
     baseline = dg.evaluate_automation_conditions(defs=definitions, instance=instance)
     staging_run(instance, passed=True)
