@@ -29,8 +29,10 @@ install: $(VENV)/.installed java
 demo: install
 	$(BIN)/lakehouse demo-landing --start $(DEMO_START) --end $(DEMO_END)
 
+# The shipped instance settings (run monitoring, run retries) go to a DAGSTER_HOME without its own.
 dev: demo
 	mkdir -p $(DAGSTER_HOME)
+	test -e $(DAGSTER_HOME)/dagster.yaml || cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev
 
 # The lint first, so CI keeps the import contracts too. Then `dg check defs` loads every contract
