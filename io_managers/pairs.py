@@ -146,21 +146,28 @@ def torn_stretches(first: Table | None, last: Table | None, table_slice: TableSl
     return torn
 
 
+def _rows(commit: PairCommit, column: str | None) -> str:
+    """ "1 row for 2024-03-09" (its own slice, which may be wider than the partition read)."""
+    rows = "rows" if commit.rows is None else f"{commit.rows} row{'' if commit.rows == 1 else 's'}"
+    if commit.start == _EARLIEST:
+        return rows
+    return f"{rows} for {TableSlice(column, commit.start, commit.end).label}"
+
+
 def torn_pair_message(reading: str, first_name: str, last_name: str, stretches: list[TornStretch]) -> str:
     """What the reader is told: which table and partition, which run wrote which half, what to do."""
     lines = [f"refusing to read {reading}: its pair {first_name} + {last_name} is torn"]
     for stretch in stretches:
-        label, run = stretch.slice.label, stretch.first.pair_id
-        rows = "" if stretch.first.rows is None else f" ({stretch.first.rows} rows)"
-        if stretch.last is None:
+        label, run, column = stretch.slice.label, stretch.first.pair_id, stretch.slice.partition_column
+        first, last = stretch.first, stretch.last
+        if last is None:
             holds = "no commit of this partition"
         else:
-            rows_last = "" if stretch.last.rows is None else f", {stretch.last.rows} rows"
-            holds = f"the commit of run {stretch.last.pair_id} (at {stretch.last.committed_at}{rows_last})"
+            holds = f"run {last.pair_id}'s commit at {last.committed_at} ({_rows(last, column)})"
         lines.append(
-            f"- partition {label}: run {run} committed {first_name}{rows} at {stretch.first.committed_at} "
-            f"but never {last_name}, which still holds {holds}. Run {run} was killed between its two "
-            f"commits. Re-run {last_name} for partition {label}: its step writes both tables again, "
-            "which repairs the pair."
+            f"- partition {label}: run {run} committed {first_name} at {first.committed_at} "
+            f"({_rows(first, column)}) but never {last_name}, which still holds {holds}. Run {run} was "
+            f"killed between its two commits. Re-run {last_name} for partition {label}: its step "
+            "writes both tables again, which repairs the pair."
         )
     return "\n".join(lines)

@@ -9,6 +9,7 @@ import dagster as dg
 import narwhals as nw
 import pandas as pd
 import pyarrow as pa
+from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table
 
 from io_managers.commit import CommitResult, WriteRequest, count_rows, mark_pair
@@ -131,11 +132,14 @@ def _pair_marker(pair: PairSpec, identifier: str, run_id: str) -> PairMarker:
 
 def _check_first_committed(catalog: IcebergCatalogResource, pair: PairMarker, identifier: str) -> None:
     """The order the readers rely on: the pair's first table is committed before its last."""
-    first = catalog.load().load_table(pair.partner)
+    try:
+        snapshots = catalog.load().load_table(pair.partner).metadata.snapshots
+    except NoSuchTableError:
+        snapshots = []
     if not any(
         snapshot.summary is not None
         and snapshot.summary.additional_properties.get(PAIR_ID_PROPERTY) == pair.pair_id
-        for snapshot in first.metadata.snapshots
+        for snapshot in snapshots
     ):
         raise RuntimeError(
             f"{identifier} is committed after {pair.partner} in the same run; run {pair.pair_id} "
