@@ -11,7 +11,7 @@ DEMO_START ?= 2013-01-01
 DEMO_END ?= 2013-01-31
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install java demo dev test lint clean
+.PHONY: install java demo dagster-home dev test lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,13 @@ install: $(VENV)/.installed java
 demo: install
 	$(BIN)/lakehouse demo-landing --start $(DEMO_START) --end $(DEMO_END)
 
-# The shipped instance settings (run monitoring, run retries) go to a DAGSTER_HOME without its own.
-dev: demo
+# The shipped instance settings (run monitoring, run retries) go to a DAGSTER_HOME without its own;
+# an operator's own dagster.yaml is never overwritten.
+dagster-home:
 	mkdir -p $(DAGSTER_HOME)
 	test -e $(DAGSTER_HOME)/dagster.yaml || cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+dev: demo dagster-home
 	$(BIN)/dagster dev
 
 # The lint first, so CI keeps the import contracts too. Then `dg check defs` loads every contract
