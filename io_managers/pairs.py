@@ -121,7 +121,13 @@ def torn_stretches(first: Table | None, last: Table | None, table_slice: TableSl
     is not the newest there (or missing). A stretch the first table's history no longer covers
     (its snapshots expired) is not torn: the order guarantees the last table's commit came after.
     """
-    first_commits, last_commits = pair_commits(first), pair_commits(last)
+    return torn_between(pair_commits(first), pair_commits(last), table_slice)
+
+
+def torn_between(
+    first_commits: list[PairCommit], last_commits: list[PairCommit], table_slice: TableSlice
+) -> list[TornStretch]:
+    """`torn_stretches` from the two tables' marked commits."""
     if not first_commits:
         return []
     start = table_slice.start if table_slice.is_partitioned else _EARLIEST

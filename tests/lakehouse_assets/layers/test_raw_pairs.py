@@ -111,6 +111,14 @@ def test_raw_commits_its_rejects_first_then_raw_both_carrying_the_runs_marker(tm
     # the fixed order: raw, the table readers consume, is committed last
     assert max(s.timestamp_ms for s in rejects_commits) <= raw_commit.timestamp_ms
 
+    # and a read on this engine refuses the slice once the pair is torn
+    _kill_between_commits(catalog, "2024-03-09")
+    refused = dg.materialize(
+        assets, resources=resources, partition_key="2024-03-09", selection=STAGING, raise_on_error=False
+    )
+    assert not refused.success
+    assert f"Run {KILLED_RUN} was killed between its two commits" in _failure_text(refused)
+
 
 def test_staging_refuses_a_torn_slice_naming_table_partition_and_runs_and_a_rerun_of_raw_repairs_it(
     tmp_path,
