@@ -61,7 +61,8 @@ class LocalExportStorage(ExportStorage):
             with open(temporary, "wb") as handle:
                 for chunk in [chunks] if isinstance(chunks, bytes) else chunks:
                     handle.write(chunk)
-                handle.flush()
+                    # written through as it comes: the temporary file shows how far a writer got
+                    handle.flush()
                 # on disk before the rename: a crash after it cannot leave the name on an empty file
                 os.fsync(handle.fileno())
             os.replace(temporary, target)
