@@ -180,6 +180,7 @@ def test_the_scaffolded_skeletons_load_with_the_demo(defs_copy, resources):
         "raw/meters_rejects",
         "staging/meters",
         "output/meter_daily",
+        "delivery/meter_daily_csv",
     } <= keys
     assert "meters_arrivals" in {sensor.name for sensor in definitions.sensors}
     dg.Definitions.validate_loadable(dg.Definitions.merge(definitions, dg.Definitions(resources=resources)))

@@ -8,6 +8,7 @@ import email
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
 
 from lakehouse_assets.assets.extracts import build_extract_assets
@@ -348,3 +350,14 @@ def test_two_extracts_of_one_name_are_refused(contract):
     twice = contract_from({**METERS, "name": "meters_again"}, Path("again.yaml"))
     with pytest.raises(ContractError, match="two extracts are named 'meter_readings_jsonl'"):
         refuse_duplicate_tables([contract, twice])
+
+
+def test_the_readmes_example_is_the_demos_extract():
+    from lakehouse_assets.components.defs_folder import contracts_in
+
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("\n## Delivering extracts") :]
+    block = re.search(r"```yaml\n(.*?)```", section, flags=re.DOTALL).group(1)
+    shown = [Extract.model_validate(item) for item in yaml.safe_load(block)["extracts"]]
+    demo = next(contract for contract in contracts_in() if contract.name == "carrier_daily_stats")
+    assert shown == demo.extracts
