@@ -46,20 +46,22 @@ def source_table(contract: Contract) -> tuple[TableSpec, list[str]]:
     return spec, columns
 
 
+def column_lineage(extract: Extract, table: dg.AssetKey, columns: list[str]) -> dg.TableColumnLineage:
+    """Each file column from the table column it is, renamed or not."""
+    return dg.TableColumnLineage(
+        deps_by_column={
+            file_column: [dg.TableColumnDep(asset_key=table, column_name=column)]
+            for file_column, column in extract.column_sources(columns).items()
+        }
+    )
+
+
 def _lineage(extract: Extract, source: TableSpec, columns: list[str]) -> dict:
     """Column lineage where the load knows every file column: the extract lists them, or the table's
     columns are all known (a dataset's staged columns); the step records it on every run anyway."""
     if not extract.columns and source.layer != "staging":
         return {}
-    from_table = extract.columns or columns
-    return {
-        "dagster/column_lineage": dg.TableColumnLineage(
-            deps_by_column={
-                extract.rename.get(name, name): [dg.TableColumnDep(asset_key=source.asset_key, column_name=name)]
-                for name in from_table
-            }
-        )
-    }
+    return {"dagster/column_lineage": column_lineage(extract, source.asset_key, columns)}
 
 
 def build_extract_asset(contract: Contract, extract: Extract) -> dg.AssetsDefinition:

@@ -117,8 +117,8 @@ class Dataset(dg.Component):
     """A dataset contract: one source from its landing files to its staging table.
 
     Builds the landing, raw (with its rejects) and staging tables, their quality checks and
-    audits, the staging table's extracts, and the sensor that runs them when files arrive. The attributes are the contract
-    (README, "Adding a dataset").
+    audits, the staging table's extracts, and the sensor that runs them when files arrive. The
+    attributes are the contract (README, "Adding a dataset").
     """
 
     contract: DatasetContract

@@ -72,7 +72,9 @@ class DatasetContract(StrictModel):
     engine: EngineChoice = Field(default="auto", description="pin an engine, or choose by partition size")
     spark_threshold_bytes: int | None = Field(default=None, ge=0, description="overrides the environment's")
     quality: Quality = Field(default_factory=Quality)
-    extracts: list[Extract] = Field(default_factory=list, description="files of the staging table for consumers")
+    extracts: list[Extract] = Field(
+        default_factory=list, description="files of the staging table for consumers"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "DatasetContract":
@@ -295,7 +297,9 @@ def refuse_duplicate_tables(contracts: list[Contract]) -> None:
             seen[key] = 1
         for extract in contract.extracts:
             if ("delivery", extract.name) in seen:
-                raise ContractError(f"two extracts are named {extract.name!r} (asset delivery/{extract.name})")
+                raise ContractError(
+                    f"two extracts are named {extract.name!r} (asset delivery/{extract.name})"
+                )
             seen[("delivery", extract.name)] = 1
 
 

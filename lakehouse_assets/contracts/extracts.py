@@ -93,7 +93,9 @@ class Extract(StrictModel):
             raise ValueError(f"{value!r}: empty, `.` or `..` path segments are refused")
         unknown = sorted(set(placeholders(value)) - set(PLACEHOLDERS))
         if unknown:
-            raise ValueError(f"{value!r}: unknown placeholders {unknown}; expected some of {list(PLACEHOLDERS)}")
+            raise ValueError(
+                f"{value!r}: unknown placeholders {unknown}; expected some of {list(PLACEHOLDERS)}"
+            )
         if value.rsplit("/", 1)[-1].endswith(".manifest.json"):
             raise ValueError(f"{value!r}: `.manifest.json` names the manifest written beside each file")
         return value
@@ -106,6 +108,10 @@ class Extract(StrictModel):
         if unselected:
             raise ValueError(f"extract {self.name}: rename names columns not in `columns`: {unselected}")
         return self
+
+    def column_sources(self, columns: list[str]) -> dict[str, str]:
+        """Each column of the file -> the column of the table (with `columns`) it is, in file order."""
+        return {self.rename.get(name, name): name for name in (self.columns or columns)}
 
     def output_names(self, columns: list[str]) -> list[str]:
         """The file's column names for the table's `columns`."""

@@ -63,6 +63,8 @@ class Written:
     sha256: str
     snapshot_id: int | None
     columns: list[str]
+    # each file column -> the table column it is
+    sources: dict[str, str]
 
     def manifest(self, extract: Extract, table: str, run_id: str, written_at: dt.datetime) -> dict:
         return {
@@ -185,7 +187,7 @@ def serialise(data: pa.Table, extract: Extract) -> bytes:
     return to_parquet(data)
 
 
-def _partitions(context: dg.AssetExecutionContext) -> Iterator[tuple[str | None, TableSlice | None]]:
+def _partitions(context: dg.AssetExecutionContext) -> Iterator[tuple[str | None, dg.TimeWindow | None]]:
     """Each partition of the run with its time window, or (None, None) for an unpartitioned table."""
     if not (context.has_partition_key or context.has_partition_key_range):
         yield None, None
@@ -203,7 +205,7 @@ def write_extract(
     exports: ExportStorage,
     *,
     partition: str | None,
-    window,
+    window: dg.TimeWindow | None,
     run_id: str,
     written_at: dt.datetime,
 ) -> Written:
@@ -227,21 +229,11 @@ def write_extract(
         sha256=hashlib.sha256(body).hexdigest(),
         snapshot_id=snapshot.snapshot_id if snapshot is not None else None,
         columns=shaped.column_names,
+        sources=extract.column_sources(data.column_names),
     )
     manifest = written.manifest(extract, identifier, run_id, written_at)
     exports.put(path + MANIFEST_SUFFIX, (json.dumps(manifest, indent=2) + "\n").encode())
     return written
-
-
-def column_lineage(extract: Extract, source: TableSpec, columns: list[str]) -> dg.TableColumnLineage:
-    """Each file column from the table column it is (renamed or not)."""
-    selected = extract.columns or columns
-    return dg.TableColumnLineage(
-        deps_by_column={
-            extract.rename.get(name, name): [dg.TableColumnDep(asset_key=source.asset_key, column_name=name)]
-            for name in selected
-        }
-    )
 
 
 def materialize_extract(
@@ -274,8 +266,9 @@ def materialize_extract(
                 )
             )
         except NoSuchTableError:
+            table_asset = source.asset_key.to_user_string()
             raise dg.Failure(
-                f"table {identifier} does not exist yet: materialise {source.asset_key.to_user_string()} first"
+                f"table {identifier} does not exist yet: materialise {table_asset} first"
             ) from None
         file = written[-1]
         context.log.info(f"wrote {file.rows} rows ({file.bytes} bytes) of {identifier} to {file.uri}")
@@ -300,7 +293,12 @@ def materialize_extract(
         metadata={
             "dagster/row_count": sum(file.rows for file in written),
             "dagster/uri": last.uri,
-            "dagster/column_lineage": column_lineage(extract, source, _source_columns(extract, last.columns)),
+            "dagster/column_lineage": dg.TableColumnLineage(
+                deps_by_column={
+                    name: [dg.TableColumnDep(asset_key=source.asset_key, column_name=column)]
+                    for name, column in last.sources.items()
+                }
+            ),
             "path": last.path,
             "manifest": last.manifest_uri,
             "bytes": sum(file.bytes for file in written),
@@ -309,9 +307,3 @@ def materialize_extract(
         }
         | ({"snapshot_id": last.snapshot_id} if last.snapshot_id is not None else {})
     )
-
-
-def _source_columns(extract: Extract, file_columns: list[str]) -> list[str]:
-    """The table columns behind the file's columns (the renames undone)."""
-    original = {new: old for old, new in extract.rename.items()}
-    return [original.get(name, name) for name in file_columns]

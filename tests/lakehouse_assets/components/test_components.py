@@ -73,7 +73,14 @@ def test_the_folder_builds_every_contracts_assets_checks_and_arrival_sensor():
     definitions = load_defs_folder()
     specs = [spec for assets in definitions.assets for spec in assets.specs]
     assert len({spec.key for spec in specs}) == len(specs) == 23
-    assert {spec.group_name for spec in specs} == {"landing", "raw", "staging", "common", "output", "delivery"}
+    assert {spec.group_name for spec in specs} == {
+        "landing",
+        "raw",
+        "staging",
+        "common",
+        "output",
+        "delivery",
+    }
     assert len({key for assets in definitions.assets for key in assets.check_keys}) == 60
     assert {sensor.name for sensor in definitions.sensors} == {
         f"{name}_arrivals" for name in ("airlines", "airports", "flights", "planes", "weather")

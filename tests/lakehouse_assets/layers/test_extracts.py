@@ -142,7 +142,11 @@ def test_a_jsonl_extract_is_the_filtered_renamed_partition_with_a_matching_manif
     records = [json.loads(line) for line in path.read_text().splitlines()]
     february = partition_rows(table, dt.date(2024, 2, 1), dt.date(2024, 3, 1)).to_pylist()
     expected = [
-        {"meter_id": row["meter_id"], "reading_date": row["reading_date"].isoformat(), "energy_kwh": row["kwh"]}
+        {
+            "meter_id": row["meter_id"],
+            "reading_date": row["reading_date"].isoformat(),
+            "energy_kwh": row["kwh"],
+        }
         for row in february
         if row["kwh"] is not None and row["kwh"] >= 1.0
     ]
@@ -163,7 +167,9 @@ def test_a_jsonl_extract_is_the_filtered_renamed_partition_with_a_matching_manif
     assert metadata["dagster/row_count"].value == len(records)
     assert metadata["dagster/uri"].value == path.as_uri()
     lineage = metadata["dagster/column_lineage"].value.deps_by_column
-    assert lineage["energy_kwh"] == [dg.TableColumnDep(asset_key=dg.AssetKey(["staging", "meters"]), column_name="kwh")]
+    assert lineage["energy_kwh"] == [
+        dg.TableColumnDep(asset_key=dg.AssetKey(["staging", "meters"]), column_name="kwh")
+    ]
 
 
 def test_a_csv_extract_keeps_its_dialect_and_encoding(settings, resources, table, extracts):
@@ -361,3 +367,65 @@ def test_the_readmes_example_is_the_demos_extract():
     shown = [Extract.model_validate(item) for item in yaml.safe_load(block)["extracts"]]
     demo = next(contract for contract in contracts_in() if contract.name == "carrier_daily_stats")
     assert shown == demo.extracts
+
+
+EVENTS = {
+    "name": "sensor_events",
+    "description": "Sensor events, partitioned by the hour in Zurich time.",
+    "source": {
+        "glob": "events/*.jsonl",
+        "format": "jsonl",
+        "file_date_pattern": r"(?P<date>\d{4}-\d{2}-\d{2}T\d{2})",
+    },
+    "columns": [
+        {"name": "event_id", "type": "long"},
+        {"name": "event_at", "type": "timestamptz"},
+        {"name": "reading", "type": "decimal(10,3)"},
+    ],
+    "primary_key": ["event_id"],
+    "partitioning": {
+        "column": "event_at",
+        "granularity": "hour",
+        "start": "2024-03-05",
+        "timezone": "Europe/Zurich",
+    },
+    "extracts": [{"name": "sensor_events_jsonl", "format": "jsonl", "path": "events/{date}/{hour}.jsonl"}],
+}
+
+
+def test_an_hourly_extract_delivers_the_hour_of_its_time_zone(settings, resources, catalog):
+    import decimal
+
+    (asset,) = build_extract_assets([contract_from(EVENTS, Path("events.yaml"))])
+    schema = pa.schema(
+        [
+            ("event_id", pa.int64()),
+            ("event_at", pa.timestamp("us", tz="UTC")),
+            ("reading", pa.decimal128(10, 3)),
+        ]
+    )
+    catalog.create_namespace_if_not_exists("staging")
+    table = catalog.create_table("staging.sensor_events", schema=schema)
+    start = dt.datetime(2024, 3, 5, 5, 30, tzinfo=dt.UTC)
+    rows = [
+        {"event_id": n, "event_at": start + dt.timedelta(minutes=10 * n), "reading": decimal.Decimal(n) / 8}
+        for n in range(12, 0, -1)
+    ]
+    table.append(pa.Table.from_pylist(rows, schema=schema))
+    # 07:00 in Zurich (UTC+1 in March) is 06:00 to 07:00 UTC
+    materialize(asset, resources, "2024-03-05-07:00")
+    path = exports(settings) / "events/2024-03-05/07.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    in_hour = sorted(
+        (row for row in rows if dt.time(6) <= row["event_at"].time() < dt.time(7)),
+        key=lambda r: r["event_id"],
+    )
+    assert records == [
+        {
+            "event_id": row["event_id"],
+            "event_at": row["event_at"].isoformat(),
+            "reading": f"{row['reading']:.3f}",
+        }
+        for row in in_hour
+    ]
+    assert len(records) == 6 and manifest_of(path)["partition"] == "2024-03-05-07:00"
