@@ -35,7 +35,9 @@ def _files_per_partition(table) -> dict[str, int]:
 
 
 def _appended(catalog, days: dict[dt.date, int], rows_per_append: int = 5):
-    table = create_table_if_missing(catalog, "staging.small", _rows(dt.date(2024, 1, 1), 0, 0).schema, "reading_date")
+    table = create_table_if_missing(
+        catalog, "staging.small", _rows(dt.date(2024, 1, 1), 0, 0).schema, "reading_date"
+    )
     for day, appends in days.items():
         for index in range(appends):
             commit(
