@@ -214,16 +214,18 @@ def compact_table(
                 if on_partition is not None:
                     on_partition(partition.label)
             properties = {COMPACTION_PROPERTY: str(sum(len(p.files) for p in partitions))}
-            with table.transaction() as transaction:
-                with transaction.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
-                    # the conflict scope: a concurrent commit into these partitions fails this one
-                    overwrite.delete_by_predicate(conflict_filter(table, partitions))
-                    for partition in partitions:
-                        for file in partition.files:
-                            overwrite.delete_data_file(file)
-                    for file in added:
-                        overwrite.append_data_file(file)
-                    snapshot_id = overwrite.snapshot_id
+            with (
+                table.transaction() as transaction,
+                transaction.update_snapshot(snapshot_properties=properties).overwrite() as overwrite,
+            ):
+                # the conflict scope: a concurrent commit into these partitions fails this one
+                overwrite.delete_by_predicate(conflict_filter(table, partitions))
+                for partition in partitions:
+                    for file in partition.files:
+                        overwrite.delete_data_file(file)
+                for file in added:
+                    overwrite.append_data_file(file)
+                snapshot_id = overwrite.snapshot_id
         return CompactionResult(
             name,
             partitions=tuple(partition.label for partition in partitions),
