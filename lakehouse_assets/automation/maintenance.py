@@ -23,7 +23,8 @@ class MaintenanceConfig(dg.Config):
     )
     min_snapshots: int | None = None  # None: the table's history.expire.min-snapshots-to-keep, or 1
     orphan_min_age_hours: float = 72.0
-    namespaces: list[str] = list(LAYERS)
+    # audit: the quality history, appended at every check evaluation
+    namespaces: list[str] = [*LAYERS, "audit"]
     # only these tables ("staging.flights"); None: every table of the namespaces
     tables: list[str] | None = None
     compact: bool = True
@@ -46,11 +47,15 @@ def tables_to_maintain(iceberg, config: MaintenanceConfig) -> list[str]:
     """`layer.table` names: the configured tables, or every table of the configured namespaces."""
     if config.tables is not None:
         return list(config.tables)
-    existing = {namespace[0] for namespace in iceberg.list_namespaces()}
+    from resources.catalog.resource import DATABASE_PREFIX
+
+    # Glue lists its databases with the environment's prefix (`dev_raw`), other environments' too
+    prefix = iceberg.properties.get(DATABASE_PREFIX, "")
+    existing = {".".join(namespace) for namespace in iceberg.list_namespaces()}
     return [
-        ".".join(identifier)
+        f"{namespace}.{identifier[-1]}"
         for namespace in config.namespaces
-        if namespace in existing
+        if f"{prefix}{namespace}" in existing
         for identifier in iceberg.list_tables(namespace)
     ]
 
