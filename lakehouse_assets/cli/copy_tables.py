@@ -145,9 +145,10 @@ def run_copy(
     to_prefix: str | None,
     to_warehouse: str | None,
     tables: list[str] | None,
-    out=sys.stdout,
-    err=sys.stderr,
+    out=None,
+    err=None,
 ) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     from lakehouse_assets.cli.progress import progress
     from resources.settings import load_settings
 

@@ -61,7 +61,9 @@ def _confirmed(name: str, location: str, stdin, err) -> bool:
     return stdin.readline().strip().lower() in ("y", "yes")
 
 
-def run_drop_table(name: str, yes: bool, out=sys.stdout, err=sys.stderr, stdin=sys.stdin) -> int:
+def run_drop_table(name: str, yes: bool, out=None, err=None, stdin=None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    stdin = stdin or sys.stdin
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
     from io_managers.maintenance import remove_location

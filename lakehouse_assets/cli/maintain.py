@@ -16,9 +16,10 @@ def run_maintain(
     min_files: int,
     snapshot_max_age_hours: float | None,
     orphan_min_age_hours: float,
-    out=sys.stdout,
-    err=sys.stderr,
+    out=None,
+    err=None,
 ) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     from pyiceberg.exceptions import NoSuchTableError
 
     from lakehouse_assets.automation.maintenance import MaintenanceConfig, check_config, maintain_table

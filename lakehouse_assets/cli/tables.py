@@ -75,7 +75,8 @@ def _outcome(evaluations: list[dict]) -> str:
     return f"passed ({len({row['check_name'] for row in evaluations})})"
 
 
-def run_tables(out=sys.stdout, err=sys.stderr) -> int:
+def run_tables(out=None, err=None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     from lakehouse_assets.cli.progress import progress
 
     catalog = lake_catalog()

@@ -159,7 +159,8 @@ def _dataset_for(contracts: list, path: Path):
     return matching[0]
 
 
-def run_validate(dataset: str | None, file: str | None, out=sys.stdout, err=sys.stderr) -> int:
+def run_validate(dataset: str | None, file: str | None, out=None, err=None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     from lakehouse_assets.contracts.contract import DatasetContract
 
     path = Path(file) if file else None
