@@ -172,8 +172,7 @@ def remove_location(io, location: str) -> tuple[int, int]:
     files = [info for info in filesystem.get_file_info(selector) if info.type == pafs.FileType.File]
     for info in files:
         filesystem.delete_file(info.path)
-    local = isinstance(filesystem, pafs.LocalFileSystem)
-    if local and filesystem.get_file_info(root).type == pafs.FileType.Directory:
-        # (object stores have no folders; local empty partition folders would stay behind)
-        filesystem.delete_dir(root)
+    if filesystem.get_file_info(root.rstrip("/")).type == pafs.FileType.Directory:
+        # empty partition folders, or on S3 the folder marker objects pyarrow writes
+        filesystem.delete_dir(root.rstrip("/"))
     return len(files), sum(info.size or 0 for info in files)
