@@ -53,15 +53,23 @@ def run_maintain(
             failed += 1
             err.write(f"{name}: maintenance failed: {type(exc).__name__}: {exc}\n")
             continue
-        skipped = (
-            f"; compaction skipped: {report['compaction_skipped']}" if report["compaction_skipped"] else ""
-        )
-        out.write(
-            f"{name}: {report['partitions_compacted']} partitions compacted ({report['files_removed']} files "
-            f"into {report['files_added']}), {report['snapshots_expired']} snapshots expired, "
-            f"{report['orphan_files_removed']} orphan files removed{skipped}\n"
-        )
+        out.write(f"{name}: {_described(report)}\n")
     if failed:
         err.write(f"{failed} table(s) failed; the others were maintained. Fix the cause and run again\n")
         return 1
     return 0
+
+
+def _described(report: dict) -> str:
+    compaction = (
+        f"{report['partitions_compacted']} partitions compacted ({report['files_removed']} files into "
+        f"{report['files_added']})"
+        if report["partitions_compacted"]
+        else "nothing to compact"
+    )
+    if report["compaction_skipped"]:
+        compaction = f"compaction skipped: {report['compaction_skipped']}"
+    return (
+        f"{compaction}, {report['snapshots_expired']} snapshots expired, "
+        f"{report['orphan_files_removed']} orphan files removed"
+    )

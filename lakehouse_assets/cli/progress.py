@@ -11,8 +11,11 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def progress(items: Iterable[T], what: str, total: int | None = None, label=str) -> Iterator[T]:
-    """Yield `items`, showing how far the command got (`label(item)` names each step)."""
+def progress(
+    items: Iterable[T], what: str, total: int | None = None, label=str, plain_lines: bool = True
+) -> Iterator[T]:
+    """Yield `items`, showing how far the command got (`label(item)` names each step); off a
+    terminal, one line per step unless `plain_lines` is False (steps too quick to be worth a line)."""
     items = list(items) if total is None else items
     total = len(items) if total is None else total
     if sys.stderr.isatty():
@@ -20,6 +23,9 @@ def progress(items: Iterable[T], what: str, total: int | None = None, label=str)
         from rich.progress import track
 
         yield from track(items, description=what, total=total, console=_console())
+        return
+    if not plain_lines:
+        yield from items
         return
     for number, item in enumerate(items, start=1):
         yield item

@@ -85,7 +85,10 @@ def run_tables(out=None, err=None) -> int:
         err.write("no table exists yet: materialise some assets first (see README, `make dev`)\n")
         return 0
     last_checks = last_check_outcomes(catalog)
-    summaries = [summarise(catalog, name, last_checks) for name in progress(names, "reading metadata")]
+    summaries = [
+        summarise(catalog, name, last_checks)
+        for name in progress(names, "reading metadata", plain_lines=False)
+    ]
     header = ("table", "rows", "data_files", "snapshots", "size", "last_commit", "last_check")
     lines = [header] + [
         (s.name, "?", "?", "?", "?", "?", f"unreadable: {s.error}")
