@@ -22,7 +22,7 @@ Concurrent writers never lose or double a row:
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, Or
 from pyiceberg.manifest import DataFile
@@ -93,12 +93,6 @@ class CompactionResult:
         }
 
 
-@dataclass
-class _Attempt:
-    number: int = 0
-    written: list[str] = field(default_factory=list)
-
-
 def crowded_partitions(table: Table, settings: CompactionSettings | None = None) -> list[PartitionFiles]:
     """The partitions of the current spec holding at least `min_files` small data files.
 
@@ -165,7 +159,13 @@ def conflict_filter(table: Table, partitions: list[PartitionFiles]) -> BooleanEx
     return result if result is not None else AlwaysTrue()
 
 
-def _rewrite(table: Table, partition: PartitionFiles, attempt: _Attempt) -> list[DataFile]:
+def _rewrite(table: Table, partition: PartitionFiles, written: list[str]) -> list[DataFile]:
+    """The partition's rows in new files, written but not committed (their paths go to `written`
+    at once, so a failure after the first file still removes it).
+
+    pyiceberg's writer (`_dataframe_to_data_files`, the one `Table.append` uses) is the only way it
+    offers to write data files without committing them; it writes field ids and per-column stats.
+    """
     from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
     from pyiceberg.table import FileScanTask
 
@@ -177,8 +177,10 @@ def _rewrite(table: Table, partition: PartitionFiles, attempt: _Attempt) -> list
             f"{partition.label}: read {rows.num_rows} rows from files whose metadata counts "
             f"{partition.records}; not compacting"
         )
-    new_files = list(_dataframe_to_data_files(table.metadata, rows, table.io, write_uuid=uuid.uuid4()))
-    attempt.written += [file.file_path for file in new_files]
+    new_files = []
+    for file in _dataframe_to_data_files(table.metadata, rows, table.io, write_uuid=uuid.uuid4()):
+        written.append(file.file_path)
+        new_files.append(file)
     return new_files
 
 
@@ -196,21 +198,20 @@ def compact_table(
     settings = settings or CompactionSettings()
     retry = retry or RetrySettings.from_properties(table.properties)
     name = ".".join(table.name())
-    state = _Attempt()
+    attempts = [0]
 
     def attempt(number: int) -> CompactionResult:
-        state.number = number
+        attempts[0] = number
         if number > 1:
             table.refresh()
         partitions = crowded_partitions(table, settings)
         if not partitions:
             return CompactionResult(name, attempts=number)
         written: list[str] = []
-        state.written = written
         with removed_unless_committed(lambda: remove_data_files(table, written)):
             added: list[DataFile] = []
             for partition in partitions:
-                added += _rewrite(table, partition, state)
+                added += _rewrite(table, partition, written)
                 if on_partition is not None:
                     on_partition(partition.label)
             properties = {COMPACTION_PROPERTY: str(sum(len(p.files) for p in partitions))}
@@ -245,5 +246,5 @@ def compact_table(
             name,
             skipped_reason=f"writers kept committing into its partitions ({exc.__cause__}); "
             "nothing was changed, the next maintenance run tries again",
-            attempts=state.number,
+            attempts=attempts[0],
         )
