@@ -86,6 +86,14 @@ def run_drop_table(name: str, yes: bool, out=None, err=None, stdin=None) -> int:
         )
         return 1
     location = table.location()
+    if not location.rstrip("/").rsplit("/", 1)[-1].startswith(table_name):
+        # every file under the location goes: one not named after the table may hold others' data
+        err.write(
+            f"refusing to drop {name}: its location {location} is not a folder of its own (not named "
+            "after the table), so deleting everything under it could delete other data; drop it with "
+            "the catalog's own tools and remove its files by hand\n"
+        )
+        return 1
     if not yes and not _confirmed(name, location, stdin, err):
         err.write("not dropped\n")
         return 1

@@ -271,3 +271,19 @@ def test_maintain_refuses_an_unsafe_orphan_age_and_unknown_tables(settings, cata
     code, _, err = _run(capsys, "maintain", "--orphan-min-age-hours", "0.1")
     assert code == 2 and "could delete files a running write has not committed yet" in err
     assert _run(capsys, "maintain", "--table", "staging.nope")[0] == 2
+
+
+def test_drop_table_refuses_a_table_whose_location_is_not_its_own(settings, catalog, instance, capsys):
+    from io_managers.schema import iceberg_schema
+    from tests.lakehouse_assets.cli.tables import readings
+
+    catalog.create_namespace_if_not_exists("staging")
+    shared = settings.home / "shared"
+    catalog.create_table(
+        "staging.elsewhere",
+        iceberg_schema(readings(dt.date(2024, 1, 1), 0, 0).schema),
+        location=shared.as_uri(),
+    )
+    code, _, err = _run(capsys, "drop-table", "staging.elsewhere", "--yes")
+    assert code == 1 and "is not a folder of its own" in err
+    assert catalog.table_exists("staging.elsewhere")
