@@ -17,7 +17,7 @@ from resources.settings import Settings, load_settings
 
 # Everything imported so far (Dagster, pydantic, the contract models) lives as long as the process.
 # Moved out of the collector's reach, the full collections that follow, including the one at exit,
-# no longer walk its ~150k objects: 0.6 s of CPU off `dagster definitions validate` (bench/REPORT.md,
+# no longer walk its ~120k objects: about 0.7 s of CPU off `dagster definitions validate` (bench/REPORT.md,
 # case 5). Reference counting still frees these objects; only cycles among them stay.
 gc.freeze()
 
