@@ -17,7 +17,7 @@ LOCAL_RECIPIENTS = ("data-team@localhost",)
 def resources_for(settings: Settings) -> dict:
     """The catalog, compute, landing storage, metrics and notifier of the environment `settings` names."""
     if settings.aws is None:
-        catalog = IcebergCatalogResource.sqlite(settings.catalog_uri, settings.warehouse_dir.as_uri())
+        catalog = IcebergCatalogResource.sql(settings.catalog_uri, settings.warehouse_dir.as_uri())
         landing: LandingStorage = LocalLandingStorage(root=str(settings.landing_dir))
         metrics: MetricsPublisher = JsonLinesMetrics(
             environment=settings.deployment, directory=str(settings.metrics_dir)

@@ -1,4 +1,5 @@
-"""The Iceberg catalog: SQLite and a local warehouse by default, any pyiceberg catalog by properties."""
+"""The Iceberg catalog: SQLite and a local warehouse by default, PostgreSQL for a team
+(`LAKEHOUSE_CATALOG_URI`), any pyiceberg catalog by properties."""
 
 import functools
 import json
@@ -24,6 +25,7 @@ def _load(name: str, properties_json: str) -> "Catalog":
     # pyiceberg (and SQLAlchemy or boto3 behind it) is imported here, when a step or sensor first
     # needs the catalog, not when the code location loads.
     from pyiceberg.catalog import load_catalog
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
 
     from resources.catalog.sqlite_tuning import tune_sqlite_catalog
 
@@ -31,7 +33,13 @@ def _load(name: str, properties_json: str) -> "Catalog":
     uri = properties.get("uri", "")
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return tune_sqlite_catalog(load_catalog(name, **properties))
+    try:
+        catalog = load_catalog(name, **properties)
+    except (IntegrityError, ProgrammingError):
+        # A new catalog database: pyiceberg checks for its tables, then creates them. On PostgreSQL
+        # a process that loses the race to create them fails ("already exists"); they exist now.
+        catalog = load_catalog(name, **properties)
+    return tune_sqlite_catalog(catalog)
 
 
 class IcebergCatalogResource(dg.ConfigurableResource):
@@ -60,7 +68,8 @@ class IcebergCatalogResource(dg.ConfigurableResource):
         return result
 
     @classmethod
-    def sqlite(cls, uri: str, warehouse: str) -> "IcebergCatalogResource":
+    def sql(cls, uri: str, warehouse: str) -> "IcebergCatalogResource":
+        """pyiceberg's SQL catalog: a SQLite file for one person, PostgreSQL for a team."""
         return cls(properties={"type": "sql", "uri": uri, "warehouse": warehouse})
 
     @classmethod

@@ -71,7 +71,7 @@ def test_two_processes_overwriting_one_partition_leave_exactly_one_writers_rows(
     settings, catalog, race_table, tmp_path, record_property
 ):
     go = tmp_path / "go"
-    args = {"catalog": catalog_properties(settings.home), "table": TABLE, "day": "2024-01-01", "go": str(go)}
+    args = {"catalog": catalog_properties(settings), "table": TABLE, "day": "2024-01-01", "go": str(go)}
     processes = [spawn("commit", args | {"writer": writer, "repeat": 3}) for writer in ("left", "right")]
     go.touch()
     results = collect(processes)

@@ -13,7 +13,7 @@ def test_concurrent_creators_all_get_the_one_table(round_, settings, catalog, tm
     # a fresh namespace every round: the namespace insert races as well as the table's
     namespace = f"fresh{round_}"
     go = tmp_path / "go"
-    args = {"catalog": catalog_properties(settings.home), "table": f"{namespace}.created", "go": str(go)}
+    args = {"catalog": catalog_properties(settings), "table": f"{namespace}.created", "go": str(go)}
     processes = [spawn("create", args) for _ in range(PROCESSES)]
     go.touch()
     results = collect(processes)

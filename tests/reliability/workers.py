@@ -56,10 +56,12 @@ def materialize(args: dict) -> dict:
 
     os.environ["LAKEHOUSE_HOME"] = args["home"]
     resources = build_resources(load_settings())
+    # a shared Dagster instance (deploy/team/dagster.yaml on PostgreSQL) if given, else ephemeral
+    instance = dg.DagsterInstance.from_config(args["dagster_home"]) if args.get("dagster_home") else None
     _wait_for(args.get("go"))
     runs = []
     for day in args["partitions"]:
-        result = dg.materialize(LOAD_ASSETS, resources=resources, partition_key=day)
+        result = dg.materialize(LOAD_ASSETS, resources=resources, partition_key=day, instance=instance)
         runs.append({"partition": day, "run_id": result.run_id, "success": result.success})
     return {"runs": runs}
 
