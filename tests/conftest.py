@@ -68,6 +68,8 @@ def team_dagster_home(tmp_path, monkeypatch, postgres_cluster, postgres_database
     for name, value in environment.items():
         if name.startswith("DAGSTER_PG_"):
             monkeypatch.setenv(name, value)
+    # as `make team-dev` runs it: events written in batches
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "50")
     home = tmp_path / "dagster_team"
     home.mkdir()
     shutil.copy(REPO_ROOT / "deploy" / "team" / "dagster.yaml", home / "dagster.yaml")
@@ -108,15 +110,23 @@ def catalog(resources) -> Catalog:
     return SqlCatalog("lakehouse", uri=settings.catalog_uri, warehouse=settings.warehouse_dir.as_uri())
 
 
-def materialize_partitions(assets, resources, start: str, end: str | None = None, selection=None):
-    """Materialise a partition, or a range of partitions in one run (single-run backfill)."""
+def materialize_partitions(
+    assets, resources, start: str, end: str | None = None, selection=None, instance=None
+):
+    """Materialise a partition, or a range of partitions in one run (single-run backfill), on an
+    ephemeral Dagster instance unless one is given."""
     tags = {}
     partition_key = start
     if end and end != start:
         tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
         partition_key = None
     return dg.materialize(
-        assets, resources=resources, partition_key=partition_key, tags=tags, selection=selection
+        assets,
+        resources=resources,
+        partition_key=partition_key,
+        tags=tags,
+        selection=selection,
+        instance=instance,
     )
 
 
@@ -125,7 +135,13 @@ def day() -> dt.date:
     return dt.date(2013, 1, 2)
 
 
-SLOW_MODULES = {"test_webserver", "test_end_to_end", "test_aws_end_to_end", "test_dg_cli"}
+SLOW_MODULES = {
+    "test_webserver",
+    "test_end_to_end",
+    "test_aws_end_to_end",
+    "test_dg_cli",
+    "test_team_deployment",
+}
 
 
 def pytest_collection_modifyitems(items):

@@ -39,11 +39,10 @@ def _wait_for(go_file: str | None, limit_s: float = 120) -> None:
 
 
 def _catalog(args: dict):
-    from pyiceberg.catalog import load_catalog
+    # as the product opens it: SQLite tuned, a new PostgreSQL catalog's tables created race-safely
+    from resources.catalog.resource import IcebergCatalogResource
 
-    from resources.catalog.sqlite_tuning import tune_sqlite_catalog
-
-    return tune_sqlite_catalog(load_catalog("lakehouse", **args["catalog"]))
+    return IcebergCatalogResource(properties=args["catalog"]).load()
 
 
 def materialize(args: dict) -> dict:
