@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -96,7 +97,9 @@ def writers(variant: str, count: int, cluster) -> dict:
         began = time.monotonic()
         results = collect(processes)
         wall = time.monotonic() - began
-        failed = [err for code, _, err in results if code != 0]
+        failed = [(code, err) for code, _, err in results if code != 0]
+        for code, err in failed:
+            print(f"{variant}: a writer exited {code}:\n{err[-1500:]}", file=sys.stderr, flush=True)
         runs = [run for _, report, _ in results if report for run in report["runs"]]
         retries = sum(err.count("Commit failed due to a concurrent update") for _, _, err in results)
         catalog = open_catalog(
