@@ -168,7 +168,8 @@ def _sqlite_catalog(data: dict[str, Any]) -> str:
     return f"sqlite:///{data['home'] / 'catalog.db'}"
 
 
-# SQLAlchemy's bare `postgresql://` means psycopg2; the product ships psycopg (3)
+# a bare `postgresql://` is psycopg2 to SQLAlchemy 2.0 and psycopg (3) to 2.1: always the one the
+# product ships, psycopg (3)
 POSTGRES_SCHEMES = {"postgresql://": "postgresql+psycopg://", "postgres://": "postgresql+psycopg://"}
 
 

@@ -110,7 +110,7 @@ def test_the_catalog_is_sqlite_under_home_unless_a_database_url_is_given(setting
     assert settings.catalog_uri == f"sqlite:///{settings.home / 'catalog.db'}"
     monkeypatch.setenv("LAKEHOUSE_CATALOG_URI", "postgresql+psycopg://team:secret@db:5432/lakehouse")
     assert load_settings().catalog_uri == "postgresql+psycopg://team:secret@db:5432/lakehouse"
-    # a bare postgresql:// would be psycopg2 to SQLAlchemy; the product's driver is psycopg (3)
+    # a bare postgresql:// means the driver the product ships, psycopg (3), whatever SQLAlchemy's default
     monkeypatch.setenv("LAKEHOUSE_CATALOG_URI", " postgresql://team@db/lakehouse ")
     assert load_settings().catalog_uri == "postgresql+psycopg://team@db/lakehouse"
 
