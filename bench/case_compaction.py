@@ -33,7 +33,7 @@ FIRST_DAY = dt.date(2024, 1, 1)
 def catalog_for(work: Path):
     from resources.catalog.resource import IcebergCatalogResource
 
-    return IcebergCatalogResource.sqlite(
+    return IcebergCatalogResource.sql(
         f"sqlite:///{work / 'catalog.db'}", (work / "warehouse").as_uri()
     ).load()
 

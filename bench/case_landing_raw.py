@@ -141,9 +141,7 @@ def child_ours(work: Path, source: str) -> dict:
         yield dg.Output(result.typed, output_name="typed")
         yield dg.Output(result.rejects, output_name="rejects")
 
-    catalog = IcebergCatalogResource.sqlite(
-        f"sqlite:///{work / 'ours.db'}", (work / "ours-warehouse").as_uri()
-    )
+    catalog = IcebergCatalogResource.sql(f"sqlite:///{work / 'ours.db'}", (work / "ours-warehouse").as_uri())
     compute = ComputeResource(spark=SparkResource())
     resources = {"io_manager": IcebergIOManager(catalog=catalog, compute=compute)}
     for day in (WARMUP_DAY, DAY):

@@ -81,7 +81,7 @@ def child(work: Path, sizes: list[int], rounds: int) -> dict:
         return TableSlice(partition_column=FILE_DATE, start=start, end=start + dt.timedelta(days=1))
 
     by_day = typed_year()
-    catalog = IcebergCatalogResource.sqlite(
+    catalog = IcebergCatalogResource.sql(
         f"sqlite:///{work / 'catalog.db'}", (work / "warehouse").as_uri()
     ).load()
     build = {}

@@ -32,7 +32,7 @@ MONTH = (dt.date(2013, 1, 1), dt.date(2013, 2, 1))
 def catalog_for(work: Path):
     from resources.catalog.resource import IcebergCatalogResource
 
-    return IcebergCatalogResource.sqlite(
+    return IcebergCatalogResource.sql(
         f"sqlite:///{work / 'catalog.db'}", (work / "warehouse").as_uri()
     ).load()
 

@@ -19,7 +19,7 @@ def resources_for(settings: Settings) -> dict:
     """The catalog, compute, landing storage, exports, metrics and notifier of the environment
     `settings` names."""
     if settings.aws is None:
-        catalog = IcebergCatalogResource.sqlite(settings.catalog_uri, settings.warehouse_dir.as_uri())
+        catalog = IcebergCatalogResource.sql(settings.catalog_uri, settings.warehouse_dir.as_uri())
         landing: LandingStorage = LocalLandingStorage(root=str(settings.landing_dir))
         exports: ExportStorage = LocalExportStorage(root=str(settings.exports_dir))
         metrics: MetricsPublisher = JsonLinesMetrics(

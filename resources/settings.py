@@ -10,19 +10,22 @@ The variable names are a public interface (README, docs/deployment.md) and stay 
 are how the code receives them:
 
     env, home, deployment, pandas_days_per_run      LAKEHOUSE_ENV, _HOME, _DEPLOYMENT, _PANDAS_DAYS_PER_RUN
+    catalog_uri                                     LAKEHOUSE_CATALOG_URI
     spark.threshold_bytes, .master, .remote, .conf  LAKEHOUSE_SPARK_THRESHOLD_BYTES, _MASTER, _REMOTE, _CONF
     schedule.timezone, .time, .lag_days             LAKEHOUSE_SCHEDULE_TIMEZONE, _TIME, _LAG_DAYS
     maintenance.time                                LAKEHOUSE_MAINTENANCE_TIME
     aws.landing_uri, .warehouse_uri, ...            LAKEHOUSE_LANDING_URI, _WAREHOUSE_URI, ... (AwsSettings)
 
 `LAKEHOUSE_ENV=local` (the default) keeps everything under `LAKEHOUSE_HOME`: the SQLite Iceberg
-catalog, the warehouse, the landing zone, the exports, the metrics and the outbox. `LAKEHOUSE_ENV=aws` also
+catalog, the warehouse, the landing zone, the exports, the metrics and the outbox. A team moves the
+catalog to PostgreSQL with `LAKEHOUSE_CATALOG_URI` (deploy/team/). `LAKEHOUSE_ENV=aws` also
 reads the variables of `AwsSettings`, and only then. The region, the credentials and the endpoints
 (`AWS_REGION`, `AWS_ENDPOINT_URL`, ...) are boto3's default chain, which this module never reads.
 """
 
 import datetime as dt
 import json
+import re
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -172,6 +175,15 @@ def _aws_when_asked(data: dict[str, Any]) -> AwsSettings | None:
     return AwsSettings() if data.get("env") == "aws" else None
 
 
+def _sqlite_catalog(data: dict[str, Any]) -> str:
+    return f"sqlite:///{data['home'] / 'catalog.db'}"
+
+
+# a bare `postgresql://` is psycopg2 to SQLAlchemy 2.0 and psycopg (3) to 2.1: always the one the
+# product ships, psycopg (3)
+POSTGRES_SCHEMES = {"postgresql://": "postgresql+psycopg://", "postgres://": "postgresql+psycopg://"}
+
+
 def _default_deployment(data: dict[str, Any]) -> str:
     aws = data.get("aws")
     if aws is None:
@@ -198,6 +210,12 @@ class Settings(BaseSettings):
     pandas_days_per_run: int = _setting(
         DEFAULT_PANDAS_DAYS_PER_RUN, means="a whole number of days, 1 or more", example=31, ge=1
     )
+    # the Iceberg SQL catalog (LAKEHOUSE_ENV=local): SQLite under home unless a team shares one
+    catalog_uri: str = Field(
+        default_factory=_sqlite_catalog,
+        description="a SQLAlchemy database URL",
+        examples=["postgresql+psycopg://lakehouse:secret@db:5432/lakehouse"],
+    )
     spark: SparkSettings = SparkSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
@@ -212,9 +230,17 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.resolve()
 
-    @property
-    def catalog_uri(self) -> str:
-        return f"sqlite:///{self.home / 'catalog.db'}"
+    @field_validator("catalog_uri")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        # checked by shape only: SQLAlchemy is not imported while the code location loads
+        value = value.strip()
+        if not re.fullmatch(r"[a-z][a-z0-9+]*://\S*", value):
+            raise ValueError("not a SQLAlchemy database URL")
+        for scheme, explicit in POSTGRES_SCHEMES.items():
+            if value.startswith(scheme):
+                return explicit + value.removeprefix(scheme)
+        return value
 
     @property
     def warehouse_dir(self) -> Path:

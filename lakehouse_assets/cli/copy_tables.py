@@ -46,7 +46,7 @@ def target_catalog(to_catalog: str | None, to_prefix: str | None, to_warehouse: 
             to_warehouse = Path(to_warehouse).resolve().as_uri()
         if to_catalog == settings.catalog_uri and settings.aws is None:
             raise UsageError("--to-catalog names this deployment's own catalog; copy to another one")
-        return IcebergCatalogResource.sqlite(to_catalog, to_warehouse).load(), to_warehouse
+        return IcebergCatalogResource.sql(to_catalog, to_warehouse).load(), to_warehouse
     if settings.aws is None:
         raise UsageError("--to-prefix copies between Glue prefixes; it needs LAKEHOUSE_ENV=aws")
     if to_prefix == settings.aws.glue_database_prefix:

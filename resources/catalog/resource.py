@@ -1,4 +1,5 @@
-"""The Iceberg catalog: SQLite and a local warehouse by default, any pyiceberg catalog by properties."""
+"""The Iceberg catalog: SQLite and a local warehouse by default, PostgreSQL for a team
+(`LAKEHOUSE_CATALOG_URI`), any pyiceberg catalog by properties."""
 
 import functools
 import json
@@ -18,20 +19,31 @@ GLUE_CATALOG = "resources.catalog.glue.PrefixedGlueCatalog"
 DATABASE_PREFIX = "lakehouse.database-prefix"
 
 
-@functools.cache
-def _load(name: str, properties_json: str) -> "Catalog":
-    # One catalog object per process and configuration: loading it opens the database engine.
-    # pyiceberg (and SQLAlchemy or boto3 behind it) is imported here, when a step or sensor first
-    # needs the catalog, not when the code location loads.
+def open_catalog(name: str, properties: dict[str, str]) -> "Catalog":
+    """A new catalog object. pyiceberg (and SQLAlchemy or boto3 behind it) is imported here, when a
+    step or sensor first needs the catalog, not when the code location loads."""
     from pyiceberg.catalog import load_catalog
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
 
     from resources.catalog.sqlite_tuning import tune_sqlite_catalog
 
-    properties = json.loads(properties_json)
     uri = properties.get("uri", "")
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return tune_sqlite_catalog(load_catalog(name, **properties))
+    try:
+        catalog = load_catalog(name, **properties)
+    except (IntegrityError, ProgrammingError):
+        # A new catalog database: pyiceberg checks for its own tables, then creates them. On
+        # PostgreSQL the processes that lose that race fail ("duplicate key ... pg_type"), once the
+        # winner has committed the tables; they exist now.
+        catalog = load_catalog(name, **properties)
+    return tune_sqlite_catalog(catalog)
+
+
+@functools.cache
+def _load(name: str, properties_json: str) -> "Catalog":
+    # One catalog object per process and configuration: loading it opens the database engine.
+    return open_catalog(name, json.loads(properties_json))
 
 
 class IcebergCatalogResource(dg.ConfigurableResource):
@@ -60,7 +72,8 @@ class IcebergCatalogResource(dg.ConfigurableResource):
         return result
 
     @classmethod
-    def sqlite(cls, uri: str, warehouse: str) -> "IcebergCatalogResource":
+    def sql(cls, uri: str, warehouse: str) -> "IcebergCatalogResource":
+        """pyiceberg's SQL catalog: a SQLite file for one person, PostgreSQL for a team."""
         return cls(properties={"type": "sql", "uri": uri, "warehouse": warehouse})
 
     @classmethod

@@ -7,12 +7,15 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-WORKER_TIMEOUT_S = 240
+# generous: 16 processes importing Dagster on a shared 2-core machine take minutes, and a process
+# killed here reads as a failure of the test
+WORKER_TIMEOUT_S = 600
 
 
-def catalog_properties(home: Path, **extra: str) -> dict[str, str]:
-    """The product's SQLite catalog under `home`, optionally through a fault-injecting class."""
-    properties = {"uri": f"sqlite:///{home / 'catalog.db'}", "warehouse": (home / "warehouse").as_uri()}
+def catalog_properties(settings, **extra: str) -> dict[str, str]:
+    """The product's catalog (SQLite under home, or `LAKEHOUSE_CATALOG_URI`), optionally through a
+    fault-injecting class."""
+    properties = {"uri": settings.catalog_uri, "warehouse": settings.warehouse_dir.as_uri()}
     if "py-catalog-impl" not in extra:
         properties["type"] = "sql"
     return properties | extra

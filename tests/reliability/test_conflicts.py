@@ -67,11 +67,12 @@ def test_a_stale_overwrite_conflicts_then_converges_on_retry(
     record_property(f"reliability.stale_{mode}", "conflict detected, re-planned, converged")
 
 
+@pytest.mark.parametrize("catalog_db", ["sqlite", "postgresql"], indirect=True)
 def test_two_processes_overwriting_one_partition_leave_exactly_one_writers_rows(
-    settings, catalog, race_table, tmp_path, record_property
+    catalog_db, settings, catalog, race_table, tmp_path, record_property
 ):
     go = tmp_path / "go"
-    args = {"catalog": catalog_properties(settings.home), "table": TABLE, "day": "2024-01-01", "go": str(go)}
+    args = {"catalog": catalog_properties(settings), "table": TABLE, "day": "2024-01-01", "go": str(go)}
     processes = [spawn("commit", args | {"writer": writer, "repeat": 3}) for writer in ("left", "right")]
     go.touch()
     results = collect(processes)
@@ -83,5 +84,6 @@ def test_two_processes_overwriting_one_partition_leave_exactly_one_writers_rows(
     assert len(writers) == 1 and next(iter(writers.values())) == ROWS_PER_PARTITION
     assert _writers_of(table, "2024-01-02") == {"first": ROWS_PER_PARTITION}
     record_property(
-        "reliability.same_partition", "2 processes x 3 overwrites: one writer's rows, exactly once"
+        f"reliability.{catalog_db}.same_partition",
+        "2 processes x 3 overwrites: one writer's rows, exactly once",
     )

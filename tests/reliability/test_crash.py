@@ -29,9 +29,7 @@ def test_a_writer_killed_before_its_commit_leaves_the_table_unchanged(
     snapshot, metadata_location = before.current_snapshot().snapshot_id, before.metadata_location
 
     ready = tmp_path / "ready"
-    properties = catalog_properties(
-        settings.home, **{"py-catalog-impl": HANGING, "fault.ready-file": str(ready)}
-    )
+    properties = catalog_properties(settings, **{"py-catalog-impl": HANGING, "fault.ready-file": str(ready)})
     process = spawn(
         "commit", {"catalog": properties, "table": TABLE, "day": "2024-01-01", "writer": "killed"}
     )

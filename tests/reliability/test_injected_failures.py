@@ -34,7 +34,7 @@ ATTEMPTS = 3 * 4
 def _flaky_resources(settings, failures: int) -> tuple[dict, IcebergCatalogResource]:
     catalog = IcebergCatalogResource(
         properties=catalog_properties(
-            settings.home, **{"py-catalog-impl": FLAKY, "fault.commit-failures": str(failures)}
+            settings, **{"py-catalog-impl": FLAKY, "fault.commit-failures": str(failures)}
         )
     )
     return {"catalog": catalog, "io_manager": IcebergIOManager(catalog=catalog)}, catalog
@@ -102,9 +102,7 @@ def test_failures_above_the_retry_budget_fail_clearly_and_change_nothing(setting
 def test_files_of_a_commit_whose_outcome_is_unknown_are_kept(settings, catalog):
     """The catalog applied the commit but its answer was lost: removing the files would break the table."""
     _prepare_table(catalog)
-    lost = load_catalog(
-        catalog.name, **catalog_properties(settings.home, **{"py-catalog-impl": LOST_RESPONSE})
-    )
+    lost = load_catalog(catalog.name, **catalog_properties(settings, **{"py-catalog-impl": LOST_RESPONSE}))
     table = lost.load_table("staging.readings")
     window = TableSlice(
         "reading_date", dt.datetime(2024, 3, 1, tzinfo=dt.UTC), dt.datetime(2024, 3, 2, tzinfo=dt.UTC)

@@ -53,7 +53,7 @@ def test_maintenance_beside_writers_loses_nothing(settings, catalog, tmp_path, r
             for n in range(DAYS_PER_WRITER)
         ]
         args = {
-            "catalog": catalog_properties(settings.home),
+            "catalog": catalog_properties(settings),
             "table": TABLE,
             "days": days,
             "writer": f"w{writer}",
@@ -63,7 +63,7 @@ def test_maintenance_beside_writers_loses_nothing(settings, catalog, tmp_path, r
         )
     go.touch()
 
-    resource = IcebergCatalogResource(properties=catalog_properties(settings.home))
+    resource = IcebergCatalogResource(properties=catalog_properties(settings))
     config = {"snapshot_max_age_hours": 0.0, "min_snapshots": 1, "orphan_min_age_hours": 1.0}
     passes, expired, removed = 0, 0, 0
     while any(process.poll() is None for process in processes) or passes == 0:
@@ -121,7 +121,7 @@ def test_the_code_locations_maintenance_job_runs_with_its_own_resources(settings
 
 
 def test_the_maintenance_job_refuses_an_unsafe_orphan_age(settings, catalog):
-    resource = IcebergCatalogResource(properties=catalog_properties(settings.home))
+    resource = IcebergCatalogResource(properties=catalog_properties(settings))
     result = table_maintenance_job.execute_in_process(
         resources={"catalog": resource},
         run_config={"ops": {"maintain_tables": {"config": {"orphan_min_age_hours": 0.1}}}},

@@ -61,7 +61,7 @@ def test_retry_settings_come_from_table_properties():
 
 
 def test_a_commit_waits_for_a_sqlite_lock_held_by_another_process(settings, record_property):
-    catalog = IcebergCatalogResource(properties=catalog_properties(settings.home)).load()
+    catalog = IcebergCatalogResource(properties=catalog_properties(settings)).load()
     table = create_table_if_missing(
         catalog, "staging.locked", partition_rows("2024-01-01", "x", 0).schema, "reading_date"
     )

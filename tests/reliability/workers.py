@@ -39,11 +39,10 @@ def _wait_for(go_file: str | None, limit_s: float = 120) -> None:
 
 
 def _catalog(args: dict):
-    from pyiceberg.catalog import load_catalog
+    # as the product opens it: SQLite tuned, a new PostgreSQL catalog's tables created race-safely
+    from resources.catalog.resource import IcebergCatalogResource
 
-    from resources.catalog.sqlite_tuning import tune_sqlite_catalog
-
-    return tune_sqlite_catalog(load_catalog("lakehouse", **args["catalog"]))
+    return IcebergCatalogResource(properties=args["catalog"]).load()
 
 
 def materialize(args: dict) -> dict:
@@ -56,10 +55,12 @@ def materialize(args: dict) -> dict:
 
     os.environ["LAKEHOUSE_HOME"] = args["home"]
     resources = build_resources(load_settings())
+    # a shared Dagster instance (deploy/team/dagster.yaml on PostgreSQL) if given, else ephemeral
+    instance = dg.DagsterInstance.from_config(args["dagster_home"]) if args.get("dagster_home") else None
     _wait_for(args.get("go"))
     runs = []
     for day in args["partitions"]:
-        result = dg.materialize(LOAD_ASSETS, resources=resources, partition_key=day)
+        result = dg.materialize(LOAD_ASSETS, resources=resources, partition_key=day, instance=instance)
         runs.append({"partition": day, "run_id": result.run_id, "success": result.success})
     return {"runs": runs}
 

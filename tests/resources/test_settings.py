@@ -23,6 +23,7 @@ PUBLIC_VARIABLES = {
     "LAKEHOUSE_HOME",
     "LAKEHOUSE_DEPLOYMENT",
     "LAKEHOUSE_PANDAS_DAYS_PER_RUN",
+    "LAKEHOUSE_CATALOG_URI",
     "LAKEHOUSE_SPARK_THRESHOLD_BYTES",
     "LAKEHOUSE_SPARK_MASTER",
     "LAKEHOUSE_SPARK_REMOTE",
@@ -106,6 +107,15 @@ def test_flat_variables_fill_the_sections(settings, monkeypatch, tmp_path):
     assert settings.maintenance == MaintenanceSettings(time=dt.time(5, 15))
 
 
+def test_the_catalog_is_sqlite_under_home_unless_a_database_url_is_given(settings, monkeypatch):
+    assert settings.catalog_uri == f"sqlite:///{settings.home / 'catalog.db'}"
+    monkeypatch.setenv("LAKEHOUSE_CATALOG_URI", "postgresql+psycopg://team:secret@db:5432/lakehouse")
+    assert load_settings().catalog_uri == "postgresql+psycopg://team:secret@db:5432/lakehouse"
+    # a bare postgresql:// means the driver the product ships, psycopg (3), whatever SQLAlchemy's default
+    monkeypatch.setenv("LAKEHOUSE_CATALOG_URI", " postgresql://team@db/lakehouse ")
+    assert load_settings().catalog_uri == "postgresql+psycopg://team@db/lakehouse"
+
+
 def test_an_empty_variable_counts_as_unset(settings, monkeypatch):
     for name in ("LAKEHOUSE_SPARK_THRESHOLD_BYTES", "LAKEHOUSE_SPARK_REMOTE", "LAKEHOUSE_SCHEDULE_TIME"):
         monkeypatch.setenv(name, "")
@@ -178,6 +188,12 @@ def test_aws_options_and_the_deployment_named_after_the_prefix(settings, monkeyp
             "LAKEHOUSE_SPARK_CONF",
             '["spark.executor.memory=8g"]',
             "LAKEHOUSE_SPARK_CONF='[\"spark.executor.memory=8g\"]' is not a JSON object of Spark settings",
+        ),
+        (
+            "LAKEHOUSE_CATALOG_URI",
+            "db:5432/lakehouse",
+            "LAKEHOUSE_CATALOG_URI='db:5432/lakehouse' is not a SQLAlchemy database URL "
+            "(for example postgresql+psycopg://lakehouse:secret@db:5432/lakehouse)",
         ),
         (
             "LAKEHOUSE_SCHEDULE_TIME",

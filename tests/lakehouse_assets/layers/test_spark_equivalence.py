@@ -113,7 +113,7 @@ EVENT_FILES = {
 
 def _resources(home, threshold: int) -> dict:
     settings = Settings(env="local", home=home)
-    catalog = IcebergCatalogResource.sqlite(settings.catalog_uri, settings.warehouse_dir.as_uri())
+    catalog = IcebergCatalogResource.sql(settings.catalog_uri, settings.warehouse_dir.as_uri())
     compute = ComputeResource(spark=SPARK, spark_threshold_bytes=threshold)
     return {
         "catalog": catalog,
