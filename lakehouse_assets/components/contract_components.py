@@ -22,6 +22,7 @@ import dagster as dg
 from pydantic import BaseModel
 
 from lakehouse_assets.assets.factory import build_assets
+from lakehouse_assets.assets.lineage import table_columns
 from lakehouse_assets.automation.arrival_sensors import build_arrival_sensor
 from lakehouse_assets.contracts.contract import TABLE_NAME, Contract, DatasetContract, ModelContract
 from resources.settings import DEFAULT_PANDAS_DAYS_PER_RUN
@@ -40,13 +41,15 @@ class FolderBuild:
     pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN
     # each model by its table (layer, name), with its partitions resolved
     models: Mapping[tuple[str, str], ModelContract] = field(default_factory=dict)
+    # every table's columns (`layer.name` -> names), for the models' column lineage
+    columns: Mapping[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(
         cls, arrivals: dg.DefaultSensorStatus, pandas_days_per_run: int, contracts: list[Contract]
     ) -> "FolderBuild":
         models = {(c.layer, c.name): c for c in contracts if isinstance(c, ModelContract)}
-        return cls(arrivals, pandas_days_per_run, models)
+        return cls(arrivals, pandas_days_per_run, models, table_columns(contracts))
 
     def model(self, contract: ModelContract) -> ModelContract:
         return self.models.get((contract.layer, contract.name), contract)
@@ -139,7 +142,7 @@ class Dataset(dg.Component):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         build = _folder_build()
         return dg.Definitions(
-            assets=build_assets([self.contract], build.pandas_days_per_run),
+            assets=build_assets([self.contract], build.pandas_days_per_run, build.columns),
             sensors=[build_arrival_sensor(self.contract, default_status=build.arrivals)],
         )
 
@@ -171,4 +174,6 @@ class Model(dg.Component):
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         build = _folder_build()
-        return dg.Definitions(assets=build_assets([build.model(self.contract)], build.pandas_days_per_run))
+        return dg.Definitions(
+            assets=build_assets([build.model(self.contract)], build.pandas_days_per_run, build.columns)
+        )

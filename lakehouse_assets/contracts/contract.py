@@ -184,6 +184,11 @@ class DatasetContract(StrictModel):
 class ModelColumn(StrictModel):
     name: str
     description: str = ""
+    lineage: list[str] = Field(
+        default_factory=list,
+        description="the input columns this one is computed from: `alias.column` of an input, or "
+        "`column` of the primary input (a Python model's column lineage; overrides the steps')",
+    )
 
 
 class ModelContract(StrictModel):
@@ -227,6 +232,14 @@ class ModelContract(StrictModel):
                 )
         if self.write_mode == "upsert" and not self.primary_key:
             raise ValueError("write_mode upsert needs a primary_key")
+        for column in self.columns:
+            for reference in column.lineage:
+                alias, dot, name = reference.partition(".")
+                if dot and (alias not in self.inputs or not name):
+                    raise ValueError(
+                        f"columns: {column.name!r} lineage {reference!r} is not `alias.column` with an "
+                        f"alias of inputs {list(self.inputs)} (or a column of the primary input)"
+                    )
         return self
 
     @property
