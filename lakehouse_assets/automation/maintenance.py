@@ -22,7 +22,8 @@ class MaintenanceConfig(dg.Config):
     )
     min_snapshots: int | None = None  # None: the table's history.expire.min-snapshots-to-keep, or 1
     orphan_min_age_hours: float = 72.0
-    namespaces: list[str] = list(LAYERS)
+    # the layers, and the quality history (`audit.check_results`, a snapshot per checking step)
+    namespaces: list[str] = [*LAYERS, "audit"]
 
 
 # The report is output metadata on a Nothing output: the code location's io_manager is the Iceberg
