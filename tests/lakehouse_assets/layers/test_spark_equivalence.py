@@ -463,8 +463,8 @@ def test_zip_json_lines_and_parquet_sources_match_on_both_engines(homes):
         assert result.success
         assert _engines_used(result) == {engine}
 
-    # four tables of each of the three datasets, and the file ledger
-    assert len(assert_same_tables(*homes)) == 13
+    # four tables of each of the three datasets, the file ledger and the quality history
+    assert len(assert_same_tables(*homes)) == 14
     catalog = _catalog(homes[1])
     landing = catalog.load_table("landing.readings_zip").scan().to_arrow()
     assert sorted(set(landing.column("_source_member").to_pylist())) == ["nested/part-2.csv.gz", "part-1.csv"]
