@@ -142,7 +142,7 @@ class Dataset(dg.Component):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         build = _folder_build()
         return dg.Definitions(
-            assets=build_assets([self.contract], build.pandas_days_per_run, build.columns),
+            assets=build_assets([self.contract], build.pandas_days_per_run),
             sensors=[build_arrival_sensor(self.contract, default_status=build.arrivals)],
         )
 
