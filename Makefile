@@ -11,12 +11,14 @@ DEMO_START ?= 2013-01-01
 DEMO_END ?= 2013-01-31
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install java demo dev test lint clean
+.PHONY: install java demo dagster-home dev test lint clean
 
+# editable_mode=compat: the editable install is a .pth naming this folder; setuptools' default (an
+# import hook) prints a BuildBackendWarning on every install
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	touch $@
 
 java:
@@ -29,9 +31,17 @@ install: $(VENV)/.installed java
 demo: install
 	$(BIN)/lakehouse demo-landing --start $(DEMO_START) --end $(DEMO_END)
 
-dev: demo
+# The shipped instance settings (run monitoring, run retries) go to a DAGSTER_HOME without its own;
+# an operator's own dagster.yaml is never overwritten.
+dagster-home:
 	mkdir -p $(DAGSTER_HOME)
-	$(BIN)/dagster dev
+	test -e $(DAGSTER_HOME)/dagster.yaml || cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+# `dg dev` is `dagster dev` (superseded by it) after a check of every defs.yaml against its schema.
+# The instance is DAGSTER_HOME, so runs launched from a shell with the same DAGSTER_HOME show here.
+dev: demo dagster-home
+	VIRTUAL_ENV=$(abspath $(VENV)) PYTHONWARNINGS=ignore::Warning:dagster.components.scaffold.scaffold \
+		$(BIN)/dg dev
 
 # The lint first, so CI keeps the import contracts too. Then `dg check defs` loads every contract
 # as the code location does (a wrong one fails with its file, line and field), on a temporary

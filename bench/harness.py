@@ -13,7 +13,8 @@ The dagster-iceberg peer needs pyiceberg < 0.12, so it lives in a virtualenv of 
 on first use (see `peer_python`; LAKEHOUSE_BENCH_PEER_VENV moves it).
 
 Sizes can be changed without editing: LAKEHOUSE_BENCH_UPSERT_ROWS / _UPSERT_TIMEOUT (case 3),
-LAKEHOUSE_BENCH_BACKFILL_END / _BACKFILL_REPEATS (case 4), LAKEHOUSE_BENCH_ENGINE_SCALES (case 6).
+LAKEHOUSE_BENCH_BACKFILL_END / _BACKFILL_REPEATS (case 4), LAKEHOUSE_BENCH_ENGINE_SCALES (case 6),
+LAKEHOUSE_BENCH_COMPACTION_DAYS / _APPENDS / _ROWS (case 7).
 """
 
 import argparse
@@ -304,6 +305,7 @@ CASES = {
     "4": ("case_backfill", "Backfill of the 2013 example against a plain pandas script"),
     "5": ("case_load", "Code-location load against `import dagster`"),
     "6": ("case_engines", "Engine memory as partitions grow (bench/engines.py)"),
+    "7": ("case_compaction", "Scan time of a table of many small files, before and after compaction"),
 }
 
 

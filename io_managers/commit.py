@@ -21,6 +21,7 @@ from pyiceberg.transforms import DayTransform, HourTransform, MonthTransform
 from pyiceberg.types import IcebergType
 from pyiceberg.utils.concurrent import ExecutorFactory
 
+from io_managers.pairs import PAIR_ROWS_PROPERTY, PairMarker
 from io_managers.schema import evolve_and_document, plan_schema
 from io_managers.slices import TableSlice
 
@@ -46,6 +47,8 @@ class WriteRequest:
     delivery_column: str | None = None
     column_docs: Mapping[str, str] | None = None
     properties: Mapping[str, str] | None = None
+    # one of two tables a step commits as a pair: the marker every commit of it carries
+    pair: PairMarker | None = None
 
 
 @dataclass(frozen=True)
@@ -148,15 +151,23 @@ class CommitPlan:
 
     @property
     def snapshot_properties(self) -> dict[str, str]:
+        request = self.request
         return {
             COMMIT_ID_PROPERTY: self.commit_id,
-            RUN_PROPERTY: self.request.run_id,
-            SLICE_PROPERTY: self.request.slice.label,
+            RUN_PROPERTY: request.run_id,
+            SLICE_PROPERTY: request.slice.label,
+            **(request.pair.properties(request.slice) if request.pair else {}),
             **self.summary,
         }
 
     def with_merge(self, merge: UpsertMerge) -> "CommitPlan":
         return dataclasses.replace(self, summary={**self.summary, **merge.summary})
+
+    def with_rows(self, rows: int) -> "CommitPlan":
+        """A pair's commit says how many rows it brought (the reader's message quotes them)."""
+        if self.request.pair is None:
+            return self
+        return dataclasses.replace(self, summary={**self.summary, PAIR_ROWS_PROPERTY: str(rows)})
 
 
 def partition_type_of(table: Table, table_slice: TableSlice) -> IcebergType | None:
@@ -321,6 +332,7 @@ def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
     if plan.partition_type is not None:
         request.slice.check_rows(data, plan.partition_type)
 
+    plan = plan.with_rows(data.num_rows)
     to_write, merge = data, UpsertMerge()
     if request.mode == "upsert":
         existing = table.scan(row_filter=plan.row_filter).to_arrow()
@@ -351,6 +363,17 @@ def commit(table: Table, data: pa.Table, request: WriteRequest) -> CommitResult:
         rows_kept=merge.kept,
         rows_withdrawn=merge.withdrawn,
     )
+
+
+def mark_pair(table: Table, request: WriteRequest, skipped: CommitResult) -> CommitResult:
+    """A snapshot with the pair's marker and no data change, for a pair's write that commits nothing
+    (an append already made or with no rows, an upsert of no rows, an empty overwrite kept): without
+    it the partner's newer commit would look like a torn pair."""
+    plan, _ = plan_commit(table, table.schema().as_arrow().empty_table(), request)
+    plan = plan.with_rows(0)
+    with table.transaction() as transaction:
+        transaction.update_snapshot(snapshot_properties=plan.snapshot_properties).fast_append().commit()
+    return dataclasses.replace(skipped, snapshot_id=_snapshot_of(table, plan.commit_id))
 
 
 def count_rows(table: Table, table_slice: TableSlice) -> int:

@@ -150,3 +150,29 @@ def remove_orphan_files(
     for orphan in orphans:
         filesystem.delete_file(orphan.path)
     return orphans
+
+
+def _filesystem_at(io, location: str) -> tuple[pafs.FileSystem, str]:
+    """The file system and path of a location, through the table's FileIO where it can say (its S3
+    endpoint and region), else as pyarrow resolves the URI."""
+    parsed = urlparse(location)
+    if hasattr(io, "fs_by_scheme"):
+        return io.fs_by_scheme(parsed.scheme or "file", parsed.netloc), _path_of(location)
+    return pafs.FileSystem.from_uri(location)
+
+
+def remove_location(io, location: str) -> tuple[int, int]:
+    """Delete every file under a dropped table's location; how many files and bytes went.
+
+    Every file, not only those the last metadata references: orphans and the history of expired
+    snapshots belong to the table too.
+    """
+    filesystem, root = _filesystem_at(io, location)
+    selector = pafs.FileSelector(root.rstrip("/"), recursive=True, allow_not_found=True)
+    files = [info for info in filesystem.get_file_info(selector) if info.type == pafs.FileType.File]
+    for info in files:
+        filesystem.delete_file(info.path)
+    if filesystem.get_file_info(root.rstrip("/")).type == pafs.FileType.Directory:
+        # empty partition folders, or on S3 the folder marker objects pyarrow writes
+        filesystem.delete_dir(root.rstrip("/"))
+    return len(files), sum(info.size or 0 for info in files)

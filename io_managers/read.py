@@ -11,8 +11,9 @@ import pyarrow as pa
 from pyiceberg.exceptions import NoSuchTableError
 
 from io_managers.commit import estimate_slice_bytes, slice_scan
+from io_managers.pairs import torn_pair_message, torn_stretches
 from io_managers.slices import TableSlice
-from io_managers.table_spec import TableSpec
+from io_managers.table_spec import PairSpec, TableSpec
 from resources.catalog.resource import IcebergCatalogResource
 from resources.spark.compute import ComputeResource
 
@@ -35,6 +36,8 @@ def read_input(context: dg.InputContext, catalog: IcebergCatalogResource, comput
             f"table {identifier} does not exist yet: materialise {context.asset_key.to_user_string()} first"
         ) from None
     table_slice = TableSlice.for_run(written.partition_column if written else None, context)
+    if written is not None and written.pair is not None:
+        refuse_torn_pair(catalog, written.pair, identifier, table, table_slice)
     size, records = estimate_slice_bytes(table, table_slice)
     engine = (
         compute.choose(size, reader.pinned_engine, reader.spark_threshold_bytes)
@@ -57,3 +60,29 @@ def read_input(context: dg.InputContext, catalog: IcebergCatalogResource, comput
 
         return read_slice(compute.session(), table, table_slice)
     return arrow_to_pandas(slice_scan(table, table_slice).to_arrow())
+
+
+def refuse_torn_pair(
+    catalog: IcebergCatalogResource, pair: PairSpec, identifier: str, table, table_slice: TableSlice
+) -> None:
+    """Fail the read when the slice's two commits (the table's and its partner's) are not one run's.
+
+    From the snapshot summaries of the two tables' metadata: the partner's metadata is loaded,
+    no manifest or data file is read.
+    """
+    try:
+        partner = catalog.load().load_table(pair.partner_of(identifier))
+    except NoSuchTableError:
+        partner = None
+    first, last = (table, partner) if identifier == pair.first else (partner, table)
+    stretches = torn_stretches(first, last, table_slice)
+    if stretches:
+        partitions = [stretch.slice.label for stretch in stretches]
+        runs = sorted({stretch.first.pair_id for stretch in stretches})
+        raise dg.Failure(
+            description=torn_pair_message(identifier, pair.first, pair.last, stretches),
+            metadata={
+                "torn_partitions": dg.MetadataValue.json(partitions),
+                "killed_runs": dg.MetadataValue.json(runs),
+            },
+        )

@@ -204,6 +204,7 @@ def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPl
     # no rows: the same stated outcome per write mode as on the Arrow path (no commit for an upsert)
     if rows == 0 and (skipped := empty_input_outcome(request, pa.table({}), table.properties)):
         return skipped
+    plan = plan.with_rows(rows)
     to_write, merge = frame, UpsertMerge()
     if request.mode == "upsert":
         existing = read_slice(frame.sparkSession, table, request.slice)

@@ -33,6 +33,23 @@ class QualitySpec(_Frozen):
     audit: str | None = None
 
 
+class PairSpec(_Frozen):
+    """Two tables one step writes, `first` always committed before `last` (raw's rejects, then raw).
+
+    Each commit carries a marker naming the pair (`io_managers.pairs`), and a read of either table
+    refuses a slice whose two commits are not of the same run.
+    """
+
+    first: str
+    last: str
+
+    def partner_of(self, identifier: str) -> str:
+        return self.last if identifier == self.first else self.first
+
+    def role_of(self, identifier: str) -> str:
+        return "first" if identifier == self.first else "last"
+
+
 class TableSpec(_Frozen):
     """One asset's table: where it lives, which rows a run owns, how it is written and computed."""
 
@@ -51,6 +68,8 @@ class TableSpec(_Frozen):
     spark_threshold_bytes: int | None = Field(default=None, ge=0)
     quality: QualitySpec | None = None
     table_properties: dict[str, str] = Field(default_factory=dict)
+    # the table is one of two a step commits as a pair
+    pair: PairSpec | None = None
 
     @property
     def key(self) -> tuple[str, str]:

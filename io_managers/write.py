@@ -9,13 +9,15 @@ import dagster as dg
 import narwhals as nw
 import pandas as pd
 import pyarrow as pa
+from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table
 
-from io_managers.commit import CommitResult, WriteRequest, count_rows
+from io_managers.commit import CommitResult, WriteRequest, count_rows, mark_pair
+from io_managers.pairs import FIRST, PAIR_ID_PROPERTY, PairMarker
 from io_managers.retries import commit_with_retries, retry_commit
 from io_managers.schema import create_table_if_missing, normalise_arrow
 from io_managers.slices import TableSlice
-from io_managers.table_spec import TableSpec
+from io_managers.table_spec import PairSpec, TableSpec
 from resources.catalog.resource import IcebergCatalogResource
 from resources.spark.compute import is_spark_frame
 
@@ -112,6 +114,9 @@ def write_output(context: dg.OutputContext, obj: object, catalog: IcebergCatalog
         catalog.load(), identifier, schema, partition_column, spec.granularity or "day"
     )
     run = context.step_context.dagster_run
+    pair = _pair_marker(spec.pair, identifier, run.run_id) if spec.pair else None
+    if pair is not None and pair.role != FIRST:
+        _check_first_committed(catalog, pair, identifier)
     request = WriteRequest(
         mode=spec.write_mode,
         slice=table_slice,
@@ -121,6 +126,7 @@ def write_output(context: dg.OutputContext, obj: object, catalog: IcebergCatalog
         delivery_column=spec.delivery_column if spec.write_mode == "upsert" else None,
         column_docs=_column_docs(metadata),
         properties=catalog.table_properties(context.asset_key, spec.table_properties),
+        pair=pair,
     )
     if on_spark:
         from io_managers.spark_frames import commit_spark
@@ -130,5 +136,29 @@ def write_output(context: dg.OutputContext, obj: object, catalog: IcebergCatalog
     else:
         result = commit_with_retries(table, data, request)
         preview = data.slice(0, PREVIEW_ROWS).to_pandas()
+    if pair is not None and result.snapshot_id is None:
+        result = retry_commit(table, request, lambda fresh: mark_pair(fresh, request, result))
     engine = "spark" if on_spark else "pandas"
     context.add_output_metadata(_metadata(table, result, table_slice, preview, engine))
+
+
+def _pair_marker(pair: PairSpec, identifier: str, run_id: str) -> PairMarker:
+    # The run's own id, not its root's: a re-execution is a new pair, told apart from the run it repeats.
+    return PairMarker(pair_id=run_id, role=pair.role_of(identifier), partner=pair.partner_of(identifier))
+
+
+def _check_first_committed(catalog: IcebergCatalogResource, pair: PairMarker, identifier: str) -> None:
+    """The order the readers rely on: the pair's first table is committed before its last."""
+    try:
+        snapshots = catalog.load().load_table(pair.partner).metadata.snapshots
+    except NoSuchTableError:
+        snapshots = []
+    if not any(
+        snapshot.summary is not None
+        and snapshot.summary.additional_properties.get(PAIR_ID_PROPERTY) == pair.pair_id
+        for snapshot in snapshots
+    ):
+        raise RuntimeError(
+            f"{identifier} is committed after {pair.partner} in the same run; run {pair.pair_id} "
+            f"has not committed {pair.partner} (its step must yield that output first)"
+        )

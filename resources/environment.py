@@ -1,6 +1,7 @@
 """The resources of one environment: the same keys everywhere, only the classes' arguments differ."""
 
 from resources.catalog.resource import IcebergCatalogResource
+from resources.exports import ExportStorage, LocalExportStorage, S3ExportStorage
 from resources.landing.local import LandingStorage, LocalLandingStorage
 from resources.landing.s3 import S3LandingStorage
 from resources.metrics import CloudWatchMetrics, JsonLinesMetrics, MetricsPublisher
@@ -15,10 +16,12 @@ LOCAL_RECIPIENTS = ("data-team@localhost",)
 
 
 def resources_for(settings: Settings) -> dict:
-    """The catalog, compute, landing storage, metrics and notifier of the environment `settings` names."""
+    """The catalog, compute, landing storage, exports, metrics and notifier of the environment
+    `settings` names."""
     if settings.aws is None:
         catalog = IcebergCatalogResource.sqlite(settings.catalog_uri, settings.warehouse_dir.as_uri())
         landing: LandingStorage = LocalLandingStorage(root=str(settings.landing_dir))
+        exports: ExportStorage = LocalExportStorage(root=str(settings.exports_dir))
         metrics: MetricsPublisher = JsonLinesMetrics(
             environment=settings.deployment, directory=str(settings.metrics_dir)
         )
@@ -32,6 +35,7 @@ def resources_for(settings: Settings) -> dict:
         aws = settings.aws
         catalog = IcebergCatalogResource.glue(aws.warehouse_uri, aws.glue_database_prefix, aws.file_io)
         landing = S3LandingStorage(uri=aws.landing_uri)
+        exports = S3ExportStorage(uri_prefix=aws.exports_uri)
         metrics = CloudWatchMetrics(environment=settings.deployment, namespace=aws.metrics_namespace)
         notifier = SesNotifier(
             environment=settings.deployment,
@@ -47,6 +51,7 @@ def resources_for(settings: Settings) -> dict:
         "catalog": catalog,
         "compute": compute,
         "landing_storage": landing,
+        "exports": exports,
         "metrics": metrics,
         "notifier": notifier,
     }

@@ -16,7 +16,7 @@ are how the code receives them:
     aws.landing_uri, .warehouse_uri, ...            LAKEHOUSE_LANDING_URI, _WAREHOUSE_URI, ... (AwsSettings)
 
 `LAKEHOUSE_ENV=local` (the default) keeps everything under `LAKEHOUSE_HOME`: the SQLite Iceberg
-catalog, the warehouse, the landing zone, the metrics and the outbox. `LAKEHOUSE_ENV=aws` also
+catalog, the warehouse, the landing zone, the exports, the metrics and the outbox. `LAKEHOUSE_ENV=aws` also
 reads the variables of `AwsSettings`, and only then. The region, the credentials and the endpoints
 (`AWS_REGION`, `AWS_ENDPOINT_URL`, ...) are boto3's default chain, which this module never reads.
 """
@@ -111,6 +111,10 @@ def _notification_ledger(data: dict[str, Any]) -> str:
     return f"{data['warehouse_uri']}/_notifications"
 
 
+def _exports(data: dict[str, Any]) -> str:
+    return f"{data['warehouse_uri']}/exports"
+
+
 class AwsSettings(BaseSettings):
     """Where the product lives on AWS, read only when `LAKEHOUSE_ENV=aws`. Nothing secret:
     credentials come from the default chain. The variables carry no `AWS_` in their names, so this
@@ -138,6 +142,13 @@ class AwsSettings(BaseSettings):
         default_factory=_notification_ledger,
         description="an s3:// URI",
         examples=["s3://acme-warehouse/lakehouse/_notifications"],
+    )
+    # where extracts are delivered to consumers (usually a bucket of their own); the warehouse's
+    # `exports/` when not set
+    exports_uri: S3Uri = Field(
+        default_factory=_exports,
+        description="an s3://bucket/prefix URI",
+        examples=["s3://acme-exports/lakehouse"],
     )
     # pyarrow's S3 filesystem is pyiceberg's default; fsspec (s3fs) is the alternative
     file_io: str = _setting(
@@ -220,6 +231,10 @@ class Settings(BaseSettings):
     @property
     def metrics_dir(self) -> Path:
         return self.home / "metrics"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.home / "exports"
 
 
 SECTIONS = ("spark", "schedule", "maintenance")

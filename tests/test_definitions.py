@@ -40,11 +40,13 @@ EXPECTED_KEYS = (
     | {dg.AssetKey(["raw", f"{name}_rejects"]) for name in DATASETS}
     | {dg.AssetKey(["common", "flights"]), dg.AssetKey(["output", "carrier_daily_stats"])}
 )
+# files for consumers, not tables (README, "Delivering extracts")
+EXTRACT_KEYS = {dg.AssetKey(["delivery", "carrier_daily_stats_csv"])}
 
 
 def test_definitions_load_with_the_exact_asset_keys(settings):
     definitions = defs()
-    assert set(definitions.resolve_all_asset_keys()) == EXPECTED_KEYS
+    assert set(definitions.resolve_all_asset_keys()) == EXPECTED_KEYS | EXTRACT_KEYS
     dg.Definitions.validate_loadable(definitions)
 
 
@@ -61,6 +63,11 @@ def test_assets_are_grouped_by_layer_documented_and_owned(settings):
         column.name: column.description for column in flights.metadata["dagster/column_schema"].columns
     }
     assert columns["dep_delay"] == "Departure delay in minutes; negative is early"
+    for key in EXTRACT_KEYS:
+        node = graph.get(key)
+        assert (node.group_name, node.kinds, node.owners) == ("delivery", {"csv"}, ["team:analytics"])
+        assert node.parent_keys == {dg.AssetKey(["output", "carrier_daily_stats"])}
+        assert node.partitions_def == graph.get(dg.AssetKey(["output", "carrier_daily_stats"])).partitions_def
 
 
 def test_partitioned_layers_map_identity_and_reference_tables_are_unpartitioned(settings):

@@ -1,13 +1,16 @@
 """The nycflights13 example end to end, verified by reading Iceberg with plain pyiceberg."""
 
 import datetime as dt
+import hashlib
 import io
+import json
 import zipfile
 
 import dagster as dg
 import pandas as pd
 import pytest
 
+from lakehouse_assets.assets.extracts import build_extract_assets
 from lakehouse_assets.assets.factory import build_assets
 from lakehouse_assets.cli.demo import DATA, write_demo_landing
 from lakehouse_assets.components.defs_folder import contracts_in
@@ -103,6 +106,27 @@ def test_carrier_daily_stats_match_figures_recomputed_from_the_source(lakehouse,
         actual.drop(columns="carrier_name"), expected, check_dtype=False, check_exact=False, rtol=1e-9
     )
     assert actual.loc[actual.carrier == "UA", "carrier_name"].iloc[0] == "United Air Lines Inc."
+
+
+def test_the_demo_extract_is_the_days_carrier_stats_as_csv(lakehouse, resources, catalog):
+    (extract,) = build_extract_assets(contracts_in())
+    assert dg.materialize([extract], resources=resources, partition_key="2013-01-02").success
+    path = lakehouse.exports_dir / "carrier_stats/2013-01-02/carrier_daily_stats.csv"
+    delivered = pd.read_csv(path, sep=";", parse_dates=["flight_date"])
+    stats = scan(catalog, "output.carrier_daily_stats")
+    day = stats[stats.flight_date == dt.date(2013, 1, 2)].sort_values("carrier", ignore_index=True)
+    renamed = day.rename(
+        columns={
+            "carrier": "carrier_code",
+            "avg_dep_delay_min": "avg_departure_delay_min",
+            "avg_arr_delay_min": "avg_arrival_delay_min",
+        }
+    )
+    renamed["flight_date"] = pd.to_datetime(renamed.flight_date)
+    pd.testing.assert_frame_equal(delivered, renamed, check_dtype=False)
+    manifest = json.loads(path.with_name(path.name + ".manifest.json").read_text())
+    assert manifest["rows"] == len(day) > 0
+    assert manifest["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_rematerialising_a_day_leaves_the_same_rows(lakehouse, resources, assets, catalog):

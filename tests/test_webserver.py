@@ -45,6 +45,8 @@ EXPECTED_ASSET_KEYS = {
     *(("raw", f"{name}_rejects") for name in DATASETS),
     ("common", "flights"),
     ("output", "carrier_daily_stats"),
+    # the demo's extract: a file for consumers (README, "Delivering extracts")
+    ("delivery", "carrier_daily_stats_csv"),
 }
 # raw.<x> and raw.<x>_rejects are one multi-asset that cannot be subset: select both, as with flights.
 REFERENCE_SELECTION = [

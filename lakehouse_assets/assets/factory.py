@@ -20,7 +20,7 @@ import dagster as dg
 
 from checks.asset_checks import audit_spec, rule_check_specs
 from checks.audits import LANDING_AUDIT, MODEL_AUDIT, STAGING_AUDIT
-from io_managers.table_spec import QualitySpec, TableSpec
+from io_managers.table_spec import PairSpec, QualitySpec, TableSpec
 from lakehouse_assets.assets.lineage import lineage_metadata, table_columns
 from lakehouse_assets.automation.conditions import follow_inputs
 from lakehouse_assets.automation.policies import backfill_policy_for, table_pool
@@ -214,20 +214,22 @@ def build_raw_asset(
     raw_key = dg.AssetKey(["raw", contract.name])
     landing_key = dg.AssetKey(["landing", contract.name])
     partition_column = FILE_DATE if contract.partitioning else None
+    # the rejects are committed first, raw last: a reader of either refuses a slice torn between them
+    pair = PairSpec(first=f"raw.{contract.name}_rejects", last=f"raw.{contract.name}")
     spec = _table_spec(
         contract,
         "raw",
         partition_column=partition_column,
         write_mode=contract.write_modes.raw,
         quality=QualitySpec(audit=LANDING_AUDIT),
-    )
+    ).model_copy(update={"pair": pair})
     rejects_spec = _table_spec(
         contract,
         "raw",
         table=f"{contract.name}_rejects",
         partition_column=partition_column,
         write_mode="overwrite",
-    )
+    ).model_copy(update={"pair": pair})
     typed_columns = [(c.name, type_label(c.type), c.description) for c in contract.columns]
     string_columns = [(c.name, "string", c.description) for c in contract.columns]
     reject_columns = [(name, "string", doc) for name, doc in REJECT_DESCRIPTIONS.items()]

@@ -1,4 +1,5 @@
-"""The maintenance job: expire old snapshots and remove orphan files in every lakehouse table.
+"""The maintenance job: expire old snapshots, remove orphan files and compact crowded partitions in
+every lakehouse table (`lakehouse maintain` runs the same per-table pass, `maintain_table`).
 
 It runs on its own schedule (daily at `LAKEHOUSE_MAINTENANCE_TIME`, default 04:00, in
 `LAKEHOUSE_SCHEDULE_TIMEZONE`) and is safe beside writers; see io_managers/maintenance.py for why.
@@ -22,14 +23,75 @@ class MaintenanceConfig(dg.Config):
     )
     min_snapshots: int | None = None  # None: the table's history.expire.min-snapshots-to-keep, or 1
     orphan_min_age_hours: float = 72.0
-    # the layers, and the quality history (`audit.check_results`, a snapshot per checking step)
+    # audit: the quality history, appended at every check evaluation
     namespaces: list[str] = [*LAYERS, "audit"]
+    # only these tables ("staging.flights"); None: every table of the namespaces
+    tables: list[str] | None = None
+    compact: bool = True
+    # a partition is compacted when it holds at least this many files smaller than the size below
+    compaction_min_files: int = 4
+    compaction_small_file_bytes: int = 32 * 1024 * 1024
+
+
+def check_config(config: MaintenanceConfig) -> None:
+    if config.orphan_min_age_hours < MIN_SAFE_ORPHAN_AGE_HOURS:
+        raise ValueError(
+            f"orphan_min_age_hours={config.orphan_min_age_hours} could delete files a running write has "
+            f"not committed yet; use at least {MIN_SAFE_ORPHAN_AGE_HOURS}"
+        )
+    if config.compaction_min_files < 2:
+        raise ValueError(f"compaction_min_files={config.compaction_min_files}: use at least 2")
+
+
+def tables_to_maintain(iceberg, config: MaintenanceConfig) -> list[str]:
+    """`layer.table` names: the configured tables, or every table of the configured namespaces."""
+    if config.tables is not None:
+        return list(config.tables)
+    from resources.catalog.resource import DATABASE_PREFIX
+
+    # Glue lists its databases with the environment's prefix (`dev_raw`), other environments' too
+    prefix = iceberg.properties.get(DATABASE_PREFIX, "")
+    existing = {".".join(namespace) for namespace in iceberg.list_namespaces()}
+    return [
+        f"{namespace}.{identifier[-1]}"
+        for namespace in config.namespaces
+        if f"{prefix}{namespace}" in existing
+        for identifier in iceberg.list_tables(namespace)
+    ]
+
+
+def maintain_table(table, config: MaintenanceConfig) -> dict:
+    """One table's pass: compaction first (its replaced files become history), then expiry (which
+    may release them), then orphans."""
+    from io_managers.compaction import CompactionResult, CompactionSettings, compact_table
+    from io_managers.maintenance import expire_snapshots, remove_orphan_files
+
+    max_age = (
+        dt.timedelta(hours=config.snapshot_max_age_hours)
+        if config.snapshot_max_age_hours is not None
+        else None
+    )
+    compaction = CompactionResult(".".join(table.name()), skipped_reason="switched off")
+    if config.compact:
+        compaction = compact_table(
+            table,
+            CompactionSettings(config.compaction_min_files, config.compaction_small_file_bytes),
+        )
+    expired = expire_snapshots(table, max_age=max_age, min_snapshots=config.min_snapshots)
+    orphans = remove_orphan_files(table, min_age=dt.timedelta(hours=config.orphan_min_age_hours))
+    return {
+        "snapshots_expired": expired,
+        "orphan_files_removed": len(orphans),
+        "orphan_bytes_removed": sum(orphan.size for orphan in orphans),
+        **compaction.as_report(),
+    }
 
 
 # The report is output metadata on a Nothing output: the code location's io_manager is the Iceberg
 # one, which stores assets, not an op's return value.
 @dg.op(
-    description="Expire snapshots and delete orphan files in every table of the lakehouse namespaces.",
+    description="Compact crowded partitions, expire snapshots and delete orphan files in every table "
+    "of the lakehouse namespaces.",
     out=dg.Out(dg.Nothing),
 )
 def maintain_tables(
@@ -38,39 +100,19 @@ def maintain_tables(
     # the job is defined when the code location loads; pyiceberg is needed only when it runs
     from pyiceberg.exceptions import NoSuchTableError
 
-    from io_managers.maintenance import expire_snapshots, remove_orphan_files
-
-    if config.orphan_min_age_hours < MIN_SAFE_ORPHAN_AGE_HOURS:
-        raise dg.Failure(
-            f"orphan_min_age_hours={config.orphan_min_age_hours} could delete files a running write has "
-            f"not committed yet; use at least {MIN_SAFE_ORPHAN_AGE_HOURS}",
-            allow_retries=False,
-        )
+    try:
+        check_config(config)
+    except ValueError as exc:
+        raise dg.Failure(str(exc), allow_retries=False) from None
     iceberg = catalog.load()
-    existing = {namespace[0] for namespace in iceberg.list_namespaces()}
-    max_age = (
-        dt.timedelta(hours=config.snapshot_max_age_hours)
-        if config.snapshot_max_age_hours is not None
-        else None
-    )
     report = {}
-    for namespace in config.namespaces:
-        if namespace not in existing:
-            continue
-        for identifier in iceberg.list_tables(namespace):
-            name = ".".join(identifier)
-            try:
-                table = iceberg.load_table(identifier)
-            except NoSuchTableError:
-                continue  # dropped since the listing
-            expired = expire_snapshots(table, max_age=max_age, min_snapshots=config.min_snapshots)
-            orphans = remove_orphan_files(table, min_age=dt.timedelta(hours=config.orphan_min_age_hours))
-            report[name] = {
-                "snapshots_expired": expired,
-                "orphan_files_removed": len(orphans),
-                "orphan_bytes_removed": sum(orphan.size for orphan in orphans),
-            }
-            context.log.info(f"{name}: {report[name]}")
+    for name in tables_to_maintain(iceberg, config):
+        try:
+            table = iceberg.load_table(name)
+        except NoSuchTableError:
+            continue  # dropped since the listing
+        report[name] = maintain_table(table, config)
+        context.log.info(f"{name}: {report[name]}")
     context.add_output_metadata(
         {
             "tables": dg.MetadataValue.int(len(report)),
@@ -78,6 +120,7 @@ def maintain_tables(
             "orphan_files_removed": dg.MetadataValue.int(
                 sum(r["orphan_files_removed"] for r in report.values())
             ),
+            "files_compacted": dg.MetadataValue.int(sum(r["files_removed"] for r in report.values())),
             "per_table": dg.MetadataValue.json(report),
         }
     )
@@ -85,7 +128,8 @@ def maintain_tables(
 
 @dg.job(
     name="table_maintenance",
-    description="Expire old snapshots and remove orphan files older than a safe age, in every table.",
+    description="Compact partitions of many small files, expire old snapshots and remove orphan files "
+    "older than a safe age, in every table.",
 )
 def table_maintenance_job():
     maintain_tables()

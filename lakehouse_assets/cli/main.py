@@ -5,6 +5,7 @@ import datetime as dt
 import sys
 
 from lakehouse_assets.cli.demo import write_demo_landing
+from lakehouse_assets.cli.lake import UsageError
 from resources.landing.local import LandingStorage, LocalLandingStorage
 from resources.landing.s3 import S3LandingStorage
 from resources.settings import load_settings
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         "key", metavar="KEY", help="the file's key in the landing zone, e.g. flights/flights_2013-01-02.csv"
     )
     replay.add_argument("--launch", action="store_true", help="run the commands, one after the other")
+    _add_operator_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "resume":
         return _resume(args)
@@ -57,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         return _files(args)
     if args.command == "replay":
         return _replay(args)
+    if args.command in OPERATOR_COMMANDS:
+        try:
+            return OPERATOR_COMMANDS[args.command](args)
+        except UsageError as exc:
+            sys.stderr.write(f"lakehouse {args.command}: {exc}\n")
+            return 2
 
     settings = load_settings()
     storage: LandingStorage = (
@@ -73,6 +81,127 @@ def main(argv: list[str] | None = None) -> int:
         f"{counts['unchanged']} already up to date\n"
     )
     return 0
+
+
+EXIT_STATUS = "Exit status: 0 ok, 1 {failure}, 2 usage error."
+
+
+def _add_operator_commands(commands) -> None:
+    validate = commands.add_parser(
+        "validate",
+        help="check that every contract and the definitions load; with --file, a dry run of a file",
+        description="Loads every contract and the code location's definitions. With --file, reads the "
+        "file as its dataset's landing and raw steps would and prints its header, the partitions it "
+        "would touch and each row that would be rejected, with the reason; nothing is written. "
+        + EXIT_STATUS.format(failure="something does not load, or the file has rejected rows or problems"),
+    )
+    validate.add_argument("dataset", metavar="DATASET", nargs="?", help="a contract's name, e.g. flights")
+    validate.add_argument(
+        "--file", metavar="PATH", help="a local file to check against the dataset's contract"
+    )
+    commands.add_parser(
+        "tables",
+        help="every table: rows, data files, snapshots, size, last commit, last check outcome",
+        description="Lists every table of the lakehouse namespaces from catalog metadata (no data is "
+        "read); the last check outcome comes from audit.check_results ('-' when none). "
+        + EXIT_STATUS.format(failure="a table's metadata cannot be read"),
+    )
+    drop = commands.add_parser(
+        "drop-table",
+        help="remove a table's catalog entry and every file of it, after a confirmation",
+        description="Refuses while a run of the Dagster instance ($DAGSTER_HOME) plans to materialise "
+        "the table's asset. Asks before dropping unless --yes; without a terminal to ask on, refuses. "
+        + EXIT_STATUS.format(failure="the table does not exist, a run writes it, or it was not confirmed"),
+    )
+    drop.add_argument("table", metavar="LAYER.TABLE", help="e.g. staging.flights")
+    drop.add_argument("--yes", action="store_true", help="drop without asking")
+    copy = commands.add_parser(
+        "copy",
+        help="copy tables to another deployment and check the row counts of every partition",
+        description="Copies tables (all by default) into another SQL catalog (--to-catalog) or, on AWS, "
+        "the Glue databases of another prefix (--to-prefix); each table replaces the target's in one "
+        "commit, then its rows are counted per partition. "
+        + EXIT_STATUS.format(failure="a table's row counts differ after the copy"),
+    )
+    copy.add_argument("--to-catalog", metavar="URI", help="e.g. sqlite:////srv/stage/lakehouse/catalog.db")
+    copy.add_argument("--to-prefix", metavar="PREFIX", help="Glue database prefix of the target, e.g. test_")
+    copy.add_argument(
+        "--to-warehouse",
+        metavar="URI",
+        help="the target's warehouse (default: next to a SQLite catalog file; on Glue this deployment's)",
+    )
+    copy.add_argument("--tables", metavar="LAYER.TABLE", nargs="+", help="only these tables")
+    maintain = commands.add_parser(
+        "maintain",
+        help="compact crowded partitions, expire snapshots and remove orphan files, now",
+        description="The maintenance job's pass (see table_maintenance), run from here on every table "
+        "or the ones named. " + EXIT_STATUS.format(failure="the maintenance of a table failed"),
+    )
+    maintain.add_argument(
+        "--table", metavar="LAYER.TABLE", action="append", help="only this table (repeatable)"
+    )
+    maintain.add_argument("--no-compact", action="store_true", help="skip compaction")
+    maintain.add_argument(
+        "--min-files", type=int, default=4, help="compact partitions with at least this many small files (4)"
+    )
+    maintain.add_argument(
+        "--snapshot-max-age-hours",
+        type=float,
+        help="expire snapshots older than this (default: the table's "
+        "history.expire.max-snapshot-age-ms, or 5 days)",
+    )
+    maintain.add_argument(
+        "--orphan-min-age-hours",
+        type=float,
+        default=72.0,
+        help="remove unreferenced files older than this (72; at least 1: a younger one may be a "
+        "running write's)",
+    )
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from lakehouse_assets.cli.validate import run_validate
+
+    return run_validate(args.dataset, args.file)
+
+
+def _tables(args: argparse.Namespace) -> int:
+    from lakehouse_assets.cli.tables import run_tables
+
+    return run_tables()
+
+
+def _drop_table(args: argparse.Namespace) -> int:
+    from lakehouse_assets.cli.drop_table import run_drop_table
+
+    return run_drop_table(args.table, args.yes)
+
+
+def _copy(args: argparse.Namespace) -> int:
+    from lakehouse_assets.cli.copy_tables import run_copy
+
+    return run_copy(args.to_catalog, args.to_prefix, args.to_warehouse, args.tables)
+
+
+def _maintain(args: argparse.Namespace) -> int:
+    from lakehouse_assets.cli.maintain import run_maintain
+
+    return run_maintain(
+        args.table,
+        compact=not args.no_compact,
+        min_files=args.min_files,
+        snapshot_max_age_hours=args.snapshot_max_age_hours,
+        orphan_min_age_hours=args.orphan_min_age_hours,
+    )
+
+
+OPERATOR_COMMANDS = {
+    "validate": _validate,
+    "tables": _tables,
+    "drop-table": _drop_table,
+    "copy": _copy,
+    "maintain": _maintain,
+}
 
 
 def _resume(args: argparse.Namespace) -> int:

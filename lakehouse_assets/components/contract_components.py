@@ -21,6 +21,7 @@ from typing import Any
 import dagster as dg
 from pydantic import BaseModel
 
+from lakehouse_assets.assets.extracts import build_extract_assets
 from lakehouse_assets.assets.factory import build_assets
 from lakehouse_assets.assets.lineage import table_columns
 from lakehouse_assets.automation.arrival_sensors import build_arrival_sensor
@@ -119,8 +120,8 @@ class Dataset(dg.Component):
     """A dataset contract: one source from its landing files to its staging table.
 
     Builds the landing, raw (with its rejects) and staging tables, their quality checks and
-    audits, and the sensor that runs them when files arrive. The attributes are the contract
-    (README, "Adding a dataset").
+    audits, the staging table's extracts, and the sensor that runs them when files arrive. The
+    attributes are the contract (README, "Adding a dataset").
     """
 
     contract: DatasetContract
@@ -142,7 +143,10 @@ class Dataset(dg.Component):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         build = _folder_build()
         return dg.Definitions(
-            assets=build_assets([self.contract], build.pandas_days_per_run),
+            assets=[
+                *build_assets([self.contract], build.pandas_days_per_run),
+                *build_extract_assets([self.contract]),
+            ],
             sensors=[build_arrival_sensor(self.contract, default_status=build.arrivals)],
         )
 
@@ -153,8 +157,8 @@ class Model(dg.Component):
     """A model contract: a common or output table built from other tables.
 
     Builds the table (declarative steps or a Python `module:function`), its quality checks and,
-    when it keeps its input's rows, the audit that reconciles them; it runs when its inputs
-    change. The attributes are the contract (README, "Adding a dataset", step 3).
+    when it keeps its input's rows, the audit that reconciles them, and its extracts; it runs
+    when its inputs change. The attributes are the contract (README, "Adding a dataset", step 3).
     """
 
     contract: ModelContract
@@ -174,6 +178,10 @@ class Model(dg.Component):
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         build = _folder_build()
+        model = build.model(self.contract)
         return dg.Definitions(
-            assets=build_assets([build.model(self.contract)], build.pandas_days_per_run, build.columns)
+            assets=[
+                *build_assets([model], build.pandas_days_per_run, build.columns),
+                *build_extract_assets([model]),
+            ]
         )

@@ -16,6 +16,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from checks.rule_models import Quality
 from io_managers.table_spec import EngineChoice, WriteMode
 from lakehouse_assets.contracts.base import Column, ContractError, StrictModel
+from lakehouse_assets.contracts.columns import lineage_column_types
+from lakehouse_assets.contracts.extracts import Extract
 from lakehouse_assets.contracts.partitioning import (
     ModelPartitioning,
     Partitioning,
@@ -70,6 +72,9 @@ class DatasetContract(StrictModel):
     engine: EngineChoice = Field(default="auto", description="pin an engine, or choose by partition size")
     spark_threshold_bytes: int | None = Field(default=None, ge=0, description="overrides the environment's")
     quality: Quality = Field(default_factory=Quality)
+    extracts: list[Extract] = Field(
+        default_factory=list, description="files of the staging table for consumers"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "DatasetContract":
@@ -124,6 +129,11 @@ class DatasetContract(StrictModel):
             raise ValueError(
                 f"quality.rules: {unknown_rule_columns} are not staged columns (have {sorted(staged)})"
             )
+        for extract in self.extracts:
+            # the staging table also has the lineage columns (`_source_file`, ...)
+            lineage = lineage_column_types(self.partitioning, self.source)
+            extract.check_columns([*staged, *lineage], "the staging table")
+            extract.check_partitions(self.partitioning.granularity if self.partitioning else None)
         return self
 
     @property
@@ -209,6 +219,7 @@ class ModelContract(StrictModel):
     engine: EngineChoice = "auto"
     spark_threshold_bytes: int | None = Field(default=None, ge=0)
     quality: Quality = Field(default_factory=Quality)
+    extracts: list[Extract] = Field(default_factory=list, description="files of this table for consumers")
 
     @field_validator("inputs")
     @classmethod
@@ -240,6 +251,10 @@ class ModelContract(StrictModel):
                         f"columns: {column.name!r} lineage {reference!r} is not `alias.column` with an "
                         f"alias of inputs {list(self.inputs)} (or a column of the primary input)"
                     )
+        for extract in self.extracts:
+            # a model's granularity may come from its inputs: the factory checks the resolved one
+            if self.partitioning is None or self.partitioning.granularity is not None:
+                extract.check_partitions(self.partitioning and self.partitioning.granularity)
         return self
 
     @property
@@ -293,6 +308,12 @@ def refuse_duplicate_tables(contracts: list[Contract]) -> None:
             if key in seen:
                 raise ContractError(f"two contracts define the table {layer}.{contract.name}")
             seen[key] = 1
+        for extract in contract.extracts:
+            if ("delivery", extract.name) in seen:
+                raise ContractError(
+                    f"two extracts are named {extract.name!r} (asset delivery/{extract.name})"
+                )
+            seen[("delivery", extract.name)] = 1
 
 
 def tables_of(contract: Contract) -> list[str]:

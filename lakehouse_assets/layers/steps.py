@@ -338,8 +338,11 @@ def materialize_raw(step: Step[DatasetContract], landing, *, catalog: IcebergCat
     else:
         result = type_landing_rows(pa.Table.from_pandas(landing, preserve_index=False), contract)
         typed, rejects = result.typed, result.rejects
-    yield dg.Output(typed, output_name="typed")
+    # Rejects first, raw last (the IO manager checks the order): a run killed between the two
+    # commits leaves raw's newest commit of the slice older than the rejects', which every read of
+    # raw detects (io_managers/pairs.py) and refuses until raw is re-run for the partition.
     yield dg.Output(rejects, output_name="rejects")
+    yield dg.Output(typed, output_name="typed")
     # The outputs above are committed by now, so the audit reads what readers will see.
     yield landing_reconciliation(
         catalog.load(),

@@ -15,6 +15,7 @@ from lakehouse_assets.contracts.steps import (
     CastStep,
     DeduplicateStep,
     DeriveDateStep,
+    Filter,
     FilterStep,
     LookupStep,
     MaskStep,
@@ -144,6 +145,11 @@ _COMPARISONS = {
 }
 
 
+def keeps(condition: Filter) -> nw.Expr:
+    """The rows a `filter` keeps, as an expression every engine evaluates (model steps, extracts)."""
+    return _COMPARISONS[condition.op](nw.col(condition.column), condition.value)
+
+
 def aggregate(frame: Frame, by: list[str], metrics: dict[str, Any]) -> Frame:
     # Only simple aggregations inside group_by (they map to native ones on every backend); the
     # null count is derived afterwards from the row count and the non-null count.
@@ -181,7 +187,7 @@ def apply_model_steps(
         elif isinstance(step, FilterStep):
             spec = step.filter
             before = row_count(frame)
-            frame = frame.filter(_COMPARISONS[spec.op](nw.col(spec.column), spec.value))
+            frame = frame.filter(keeps(spec))
             counts.add(f"filter {spec.column} {spec.op}", before - row_count(frame))
         elif isinstance(step, AggregateStep):
             frame = aggregate(frame, step.aggregate.by, step.aggregate.metrics)

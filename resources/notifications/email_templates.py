@@ -33,6 +33,12 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Output ready: $asset $partition",
         "$asset was materialised$partition_clause by run $run_id.\n\n$metadata\n",
     ),
+    "extract_generated": (
+        "Output generated: $extract $partition",
+        "The extract $extract of $table$partition_clause is ready:\n\n  $uri\n\n"
+        "rows: $rows\nbytes: $bytes\nsha256: $sha256\nread from snapshot $snapshot_id of $table\n"
+        "manifest: $manifest\nrun: $run_id\n",
+    ),
 }
 
 

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import unicodedata
+from collections.abc import Sequence
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -47,13 +48,14 @@ class Notifier(dg.ConfigurableResource):
     sender: str = "lakehouse@localhost"
     recipients: list[str] = Field(default_factory=lambda: ["data-team@localhost"])
 
-    def notify(self, kind: str, event_id: str, **fields: object) -> bool:
+    def notify(self, kind: str, event_id: str, *, to: Sequence[str] = (), **fields: object) -> bool:
+        """`to`: the recipients of this e-mail (an extract's consumers); the notifier's when empty."""
         subject, body = render(kind, self.environment, fields)
         # the default policy refuses a header value with a line break: a name that slipped past
         # `header_text` fails the e-mail (logged) rather than adding a header
         message = EmailMessage(policy=policy.default)
         message["From"] = self.sender
-        message["To"] = ", ".join(self.recipients)
+        message["To"] = ", ".join(header_text(address) for address in to or self.recipients)
         message["Subject"] = header_text(subject)
         message["Date"] = formatdate(usegmt=True)
         # the same event always gets the same Message-ID: mail clients collapse accidental repeats

@@ -5,6 +5,7 @@ import pytest
 from dagster_cloud_cli.config.models import load_dagster_cloud_yaml
 
 from lakehouse_assets.definitions import build_resources, defs
+from resources.exports import LocalExportStorage, S3ExportStorage
 from resources.landing.s3 import S3LandingStorage
 from resources.metrics import CloudWatchMetrics, JsonLinesMetrics
 from resources.notifications.notifier import OutboxNotifier, SesNotifier
@@ -22,8 +23,17 @@ def test_the_aws_code_location_loads_with_the_same_resource_keys(aws_env):
     dg.Definitions.validate_loadable(definitions)
     assert {sensor.name for sensor in definitions.sensors} >= SENSORS
     resources = build_resources(load_settings())
-    assert set(resources) == {"catalog", "compute", "io_manager", "landing_storage", "metrics", "notifier"}
+    assert set(resources) == {
+        "catalog",
+        "compute",
+        "exports",
+        "io_manager",
+        "landing_storage",
+        "metrics",
+        "notifier",
+    }
     assert isinstance(resources["landing_storage"], S3LandingStorage)
+    assert resources["exports"] == S3ExportStorage(uri_prefix="s3://acme-warehouse/lakehouse/exports")
     assert isinstance(resources["metrics"], CloudWatchMetrics)
     assert isinstance(resources["notifier"], SesNotifier)
     catalog = resources["catalog"]
@@ -45,9 +55,18 @@ def test_the_aws_code_location_loads_with_the_same_resource_keys(aws_env):
 
 def test_the_local_code_location_has_the_same_keys_and_its_twins(settings):
     resources = build_resources(settings)
-    assert set(resources) == {"catalog", "compute", "io_manager", "landing_storage", "metrics", "notifier"}
+    assert set(resources) == {
+        "catalog",
+        "compute",
+        "exports",
+        "io_manager",
+        "landing_storage",
+        "metrics",
+        "notifier",
+    }
     assert isinstance(resources["metrics"], JsonLinesMetrics)
     assert isinstance(resources["notifier"], OutboxNotifier)
+    assert resources["exports"] == LocalExportStorage(root=str(settings.home / "exports"))
     assert resources["catalog"].properties["type"] == "sql"
     definitions = defs()
     sensor = next(s for s in definitions.sensors if s.name == "flights_arrivals")

@@ -14,6 +14,7 @@ from pyiceberg.exceptions import CommitFailedException, CommitStateUnknownExcept
 FLAKY = "tests.reliability.faults.FlakyCommitCatalog"
 HANGING = "tests.reliability.faults.HangingCommitCatalog"
 LOST_RESPONSE = "tests.reliability.faults.LostResponseCatalog"
+HANGING_ON_TABLE = "tests.reliability.faults.HangingTableCommitCatalog"
 
 
 class FlakyCommitCatalog(SqlCatalog):
@@ -55,3 +56,15 @@ class HangingCommitCatalog(SqlCatalog):
         Path(self.properties["fault.ready-file"]).write_text(str(os.getpid()))
         time.sleep(600)
         raise AssertionError("the test should have killed this process")
+
+
+class HangingTableCommitCatalog(HangingCommitCatalog):
+    """Commits every table but `fault.table` normally; hangs (to be killed) at that table's commit.
+
+    Between the two commits of a pair: raw's rejects committed, raw itself not.
+    """
+
+    def commit_table(self, table, requirements, updates):
+        if ".".join(table.name()[-2:]) != self.properties["fault.table"]:
+            return SqlCatalog.commit_table(self, table, requirements, updates)
+        return super().commit_table(table, requirements, updates)

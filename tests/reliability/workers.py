@@ -107,7 +107,44 @@ def create(args: dict) -> dict:
     return {"table_uuid": str(table.metadata.table_uuid)}
 
 
-COMMANDS = {"materialize": materialize, "commit": commit, "commit_many": commit_many, "create": create}
+def raw_pair(args: dict) -> dict:
+    """Landing and raw (with its rejects) of the synthetic events dataset for one partition, through
+    Dagster on the instance in $DAGSTER_HOME and the catalog in `args` (which may hang on purpose)."""
+    import dagster as dg
+
+    from io_managers.iceberg_io_manager import IcebergIOManager
+    from lakehouse_assets.assets.factory import build_assets
+    from resources.catalog.resource import IcebergCatalogResource
+    from tests.lakehouse_assets.layers.test_spark_equivalence import EVENTS, _resources
+
+    resources = _resources(Path(args["home"]), 1 << 40)
+    catalog = IcebergCatalogResource(properties=args["catalog"])
+    resources |= {
+        "catalog": catalog,
+        "io_manager": IcebergIOManager(catalog=catalog, compute=resources["compute"]),
+    }
+    selection = [
+        dg.AssetKey(key) for key in (["landing", "events"], ["raw", "events"], ["raw", "events_rejects"])
+    ]
+    with dg.DagsterInstance.get() as instance:
+        result = dg.materialize(
+            build_assets([EVENTS]),
+            resources=resources,
+            partition_key=args["partition"],
+            selection=selection,
+            instance=instance,
+            tags=args.get("tags"),
+        )
+    return {"run_id": result.run_id, "success": result.success}
+
+
+COMMANDS = {
+    "materialize": materialize,
+    "raw_pair": raw_pair,
+    "commit": commit,
+    "commit_many": commit_many,
+    "create": create,
+}
 
 if __name__ == "__main__":
     command, payload = sys.argv[1], json.loads(sys.argv[2])

@@ -72,8 +72,15 @@ def test_dg_and_the_code_location_read_one_defs_folder():
 def test_the_folder_builds_every_contracts_assets_checks_and_arrival_sensor():
     definitions = load_defs_folder()
     specs = [spec for assets in definitions.assets for spec in assets.specs]
-    assert len({spec.key for spec in specs}) == len(specs) == 22
-    assert {spec.group_name for spec in specs} == {"landing", "raw", "staging", "common", "output"}
+    assert len({spec.key for spec in specs}) == len(specs) == 23
+    assert {spec.group_name for spec in specs} == {
+        "landing",
+        "raw",
+        "staging",
+        "common",
+        "output",
+        "delivery",
+    }
     assert len({key for assets in definitions.assets for key in assets.check_keys}) == 60
     assert {sensor.name for sensor in definitions.sensors} == {
         f"{name}_arrivals" for name in ("airlines", "airports", "flights", "planes", "weather")
@@ -180,6 +187,7 @@ def test_the_scaffolded_skeletons_load_with_the_demo(defs_copy, resources):
         "raw/meters_rejects",
         "staging/meters",
         "output/meter_daily",
+        "delivery/meter_daily_csv",
     } <= keys
     assert "meters_arrivals" in {sensor.name for sensor in definitions.sensors}
     dg.Definitions.validate_loadable(dg.Definitions.merge(definitions, dg.Definitions(resources=resources)))

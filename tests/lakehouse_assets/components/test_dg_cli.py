@@ -88,8 +88,10 @@ def test_scaffold_check_and_list_a_new_dataset_and_model(project):
         "raw/meters_rejects",
         "staging/meters",
         "output/meter_daily",
+        "delivery/meter_daily_csv",
     } <= assets
-    assert {"staging/flights", "common/flights", "output/carrier_daily_stats"} <= assets and len(assets) == 27
+    assert {"staging/flights", "common/flights", "output/carrier_daily_stats"} <= assets
+    assert "delivery/carrier_daily_stats_csv" in assets and len(assets) == 29
     assert "staging/meters:unique__id__day" in {check["key"] for check in listed["asset_checks"]}
     assert {"meters_arrivals", "flights_arrivals", "report_failed_runs"} <= {
         s["name"] for s in listed["sensors"]

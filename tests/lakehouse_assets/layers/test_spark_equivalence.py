@@ -27,6 +27,7 @@ from resources.settings import Settings
 from resources.spark.compute import DEFAULT_SPARK_THRESHOLD_BYTES, ComputeResource
 from resources.spark.session import SparkResource
 from tests.conftest import materialize_partitions
+from tests.io_managers.duckdb_reads import assert_duckdb_reads_what_pyiceberg_reads
 
 # Two workers keep the suite's Spark time modest on a 2-core machine.
 SPARK = SparkResource(master="local[2]")
@@ -194,6 +195,9 @@ def assert_same_tables(pandas_home, spark_home) -> list[str]:
             f"{identifier}:\npandas {expected.to_pylist()}\nspark  {actual.to_pylist()}"
         )
         assert _partitions(on_spark) == _partitions(on_pandas), identifier
+    # and another engine reads both engines' files as pyiceberg does
+    for catalog in (pandas_catalog, spark_catalog):
+        assert assert_duckdb_reads_what_pyiceberg_reads(catalog) == identifiers
     return identifiers
 
 
