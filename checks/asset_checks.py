@@ -92,6 +92,8 @@ def _result(
         "slice": slice_label,
         ENGINE_METADATA: engine,
         "rows_checked": dg.MetadataValue.int(outcome.rows_checked),
+        # the same count where Dagster's UI looks for one
+        "dagster/row_count": dg.MetadataValue.int(outcome.rows_checked),
         "failing_rows": dg.MetadataValue.int(outcome.failing_rows),
         **rule.details,
     }

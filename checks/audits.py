@@ -77,11 +77,13 @@ def reconcile(
     slice_label: str,
     explanation: str,
     advice: tuple[str, str] = ("", ""),
+    rule: str | None = None,
 ) -> dg.AssetCheckResult:
     """`actual` must equal `expected` within the tolerance; every count goes into the metadata.
 
     `advice` is what to do when rows are missing, and when there are more than expected: the
-    failed check's description says it, so whoever sees the failure knows the next step.
+    failed check's description says it, so whoever sees the failure knows the next step. `rule`
+    states the equation for the quality history (`checks.history`); the check's name otherwise.
     """
     gap = expected - actual
     allowed = tolerance.allowed(expected)
@@ -97,7 +99,10 @@ def reconcile(
         asset_key=asset_key,
         passed=passed,
         metadata={
+            "rule": rule or check_name,
             "slice": slice_label,
+            # the rows the audit counted, where Dagster's UI shows row counts
+            "dagster/row_count": dg.MetadataValue.int(actual),
             **{name: dg.MetadataValue.int(value) for name, value in counts.items()},
             "expected_rows": dg.MetadataValue.int(expected),
             "actual_rows": dg.MetadataValue.int(actual),
@@ -135,6 +140,7 @@ def landing_reconciliation(
         counts=counts,
         slice_label=TableSlice.of(partition_column, window).label,
         explanation="landing rows neither in raw nor in rejects",
+        rule="landing rows = raw rows + rejected rows",
         advice=(
             "Typing lost rows: re-materialise raw for this partition; if the gap stays, report it "
             "with the partition's landing files (a bug, not a data problem)",
@@ -179,6 +185,7 @@ def removal_reconciliation(
         counts=counts,
         slice_label=slice_label,
         explanation=f"{input_name} rows minus {explained} differ from the committed rows",
+        rule=f"committed rows = {input_name} rows - {explained}",
         advice=(
             f"Rows of {input_name} were lost between the input and the commit: no named rule removed "
             f"them. Compare {input_name} with the table for this slice (the lineage columns name each "

@@ -51,18 +51,26 @@ def _metadata(
             for field in table.schema().fields
         ]
     )
+    slice_rows = count_rows(table, table_slice)
     metadata = {
+        # Dagster's standard entries (its TableMetadataSet and UriMetadataSet, which dagster 1.13
+        # does not export): the catalog's row count column, the partitions' row count plot
+        "dagster/table_name": dg.MetadataValue.text(table_identifier_of(table)),
+        "dagster/uri": dg.MetadataValue.text(table.location()),
+        "dagster/row_count": dg.MetadataValue.int(_table_rows(table, table_slice, slice_rows)),
         "engine": engine,
         "write_mode": result.mode,
         "rows_written": dg.MetadataValue.int(result.rows_written),
         "rows_replaced": dg.MetadataValue.int(result.rows_replaced),
         "slice": table_slice.label,
-        "slice_row_count": dg.MetadataValue.int(count_rows(table, table_slice)),
+        "slice_row_count": dg.MetadataValue.int(slice_rows),
         "table": table_identifier_of(table),
         "table_location": dg.MetadataValue.path(table.location()),
         "dagster/column_schema": columns,
         "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "(no rows)"),
     }
+    if table_slice.is_partitioned:
+        metadata["dagster/partition_row_count"] = dg.MetadataValue.int(slice_rows)
     if result.mode == "upsert":
         metadata["rows_kept"] = dg.MetadataValue.int(result.rows_kept)
         metadata["rows_withdrawn"] = dg.MetadataValue.int(result.rows_withdrawn)
@@ -71,6 +79,15 @@ def _metadata(
     if result.skipped_reason:
         metadata["skipped"] = result.skipped_reason
     return metadata
+
+
+def _table_rows(table: Table, table_slice: TableSlice, slice_rows: int) -> int:
+    """The whole table's rows, from the current snapshot's summary (no scan)."""
+    if not table_slice.is_partitioned:
+        return slice_rows
+    snapshot = table.current_snapshot()
+    total = snapshot.summary.get("total-records") if snapshot is not None and snapshot.summary else None
+    return int(total) if total is not None else slice_rows
 
 
 def table_identifier_of(table: Table) -> str:

@@ -14,12 +14,14 @@ import datetime as dt
 import functools
 import importlib.util
 import warnings
+from collections.abc import Mapping
 
 import dagster as dg
 
 from checks.asset_checks import audit_spec, rule_check_specs
 from checks.audits import LANDING_AUDIT, MODEL_AUDIT, STAGING_AUDIT
 from io_managers.table_spec import PairSpec, QualitySpec, TableSpec
+from lakehouse_assets.assets.lineage import lineage_metadata, table_columns
 from lakehouse_assets.automation.conditions import follow_inputs
 from lakehouse_assets.automation.policies import backfill_policy_for, table_pool
 from lakehouse_assets.contracts.columns import (
@@ -237,7 +239,8 @@ def build_raw_asset(
             "typed": dg.AssetOut(
                 key=raw_key,
                 description=_description(contract, "raw"),
-                metadata=_table_metadata(spec, typed_columns + _lineage_columns(contract)),
+                metadata=_table_metadata(spec, typed_columns + _lineage_columns(contract))
+                | lineage_metadata(contract, "raw"),
                 **_spec_kwargs(contract, "raw"),
             ),
             "rejects": dg.AssetOut(
@@ -303,7 +306,8 @@ def build_staging_asset(
         partitions_def=partitions_for(partitioning),
         backfill_policy=_backfill_policy(contract, pandas_days_per_run),
         pool=table_pool("staging", contract.name),
-        metadata=_table_metadata(spec, columns + _lineage_columns(contract)),
+        metadata=_table_metadata(spec, columns + _lineage_columns(contract))
+        | lineage_metadata(contract, "staging"),
         check_specs=[
             *rule_check_specs(contract.quality, staging_key),
             audit_spec(STAGING_AUDIT, staging_key, "staged = raw - rows removed by named rules", [raw_key]),
@@ -329,8 +333,12 @@ def _check_function_module(reference: str) -> None:
 
 
 def build_model_asset(
-    contract: ModelContract, pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN
+    contract: ModelContract,
+    pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN,
+    columns_of: Mapping[str, list[str]] | None = None,
 ) -> dg.AssetsDefinition:
+    """`columns_of` (table -> columns) names the columns the model's inputs pass through, for its
+    column lineage."""
     partitioning = contract.partitioning
     if contract.function:
         _check_function_module(contract.function)
@@ -371,9 +379,8 @@ def build_model_asset(
         partitions_def=partitions_for(partitioning),
         backfill_policy=_backfill_policy(contract, pandas_days_per_run),
         pool=table_pool(contract.layer, contract.name),
-        metadata=_table_metadata(
-            spec, [(column.name, "", column.description) for column in contract.columns]
-        ),
+        metadata=_table_metadata(spec, [(column.name, "", column.description) for column in contract.columns])
+        | lineage_metadata(contract, contract.layer, columns_of),
         check_specs=[*rule_check_specs(contract.quality, model_key), *audits],
         output_required=False,
         **_spec_kwargs(contract, contract.layer),
@@ -389,11 +396,17 @@ def build_model_asset(
 
 
 def build_assets(
-    contracts: list[Contract], pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN
+    contracts: list[Contract],
+    pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN,
+    columns_of: Mapping[str, list[str]] | None = None,
 ) -> list[dg.AssetsDefinition]:
+    """`columns_of` adds the columns of tables other contracts define (a component builds its
+    contract alone), for the models' column lineage."""
     assets = []
     # (models take their partitions from their inputs; contracts from `load_contracts` already do)
-    for contract in resolve_partitions(list(contracts)):
+    contracts = resolve_partitions(list(contracts))
+    columns_of = {**(columns_of or {}), **table_columns(contracts)}
+    for contract in contracts:
         if isinstance(contract, DatasetContract):
             assets += [
                 build_landing_asset(contract, pandas_days_per_run),
@@ -401,5 +414,5 @@ def build_assets(
                 build_staging_asset(contract, pandas_days_per_run),
             ]
         else:
-            assets.append(build_model_asset(contract, pandas_days_per_run))
+            assets.append(build_model_asset(contract, pandas_days_per_run, columns_of))
     return assets

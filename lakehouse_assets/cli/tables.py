@@ -66,7 +66,11 @@ def last_check_outcomes(catalog) -> dict[str, str]:
 def _outcome(evaluations: list[dict]) -> str:
     failing = sorted({row["check_name"] for row in evaluations if not row["passed"]})
     errors = sorted(
-        {row["check_name"] for row in evaluations if not row["passed"] and row["severity"] != "warn"}
+        {
+            row["check_name"]
+            for row in evaluations
+            if not row["passed"] and str(row["severity"]).upper() != "WARN"
+        }
     )
     if errors:
         return "failed: " + ", ".join(errors)

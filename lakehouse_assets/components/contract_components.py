@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from lakehouse_assets.assets.extracts import build_extract_assets
 from lakehouse_assets.assets.factory import build_assets
+from lakehouse_assets.assets.lineage import table_columns
 from lakehouse_assets.automation.arrival_sensors import build_arrival_sensor
 from lakehouse_assets.contracts.contract import TABLE_NAME, Contract, DatasetContract, ModelContract
 from resources.settings import DEFAULT_PANDAS_DAYS_PER_RUN
@@ -41,13 +42,15 @@ class FolderBuild:
     pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN
     # each model by its table (layer, name), with its partitions resolved
     models: Mapping[tuple[str, str], ModelContract] = field(default_factory=dict)
+    # every table's columns (`layer.name` -> names), for the models' column lineage
+    columns: Mapping[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(
         cls, arrivals: dg.DefaultSensorStatus, pandas_days_per_run: int, contracts: list[Contract]
     ) -> "FolderBuild":
         models = {(c.layer, c.name): c for c in contracts if isinstance(c, ModelContract)}
-        return cls(arrivals, pandas_days_per_run, models)
+        return cls(arrivals, pandas_days_per_run, models, table_columns(contracts))
 
     def model(self, contract: ModelContract) -> ModelContract:
         return self.models.get((contract.layer, contract.name), contract)
@@ -177,5 +180,8 @@ class Model(dg.Component):
         build = _folder_build()
         model = build.model(self.contract)
         return dg.Definitions(
-            assets=[*build_assets([model], build.pandas_days_per_run), *build_extract_assets([model])]
+            assets=[
+                *build_assets([model], build.pandas_days_per_run, build.columns),
+                *build_extract_assets([model]),
+            ]
         )

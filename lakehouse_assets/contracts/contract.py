@@ -194,6 +194,11 @@ class DatasetContract(StrictModel):
 class ModelColumn(StrictModel):
     name: str
     description: str = ""
+    lineage: list[str] = Field(
+        default_factory=list,
+        description="the input columns this one is computed from: `alias.column` of an input, or "
+        "`column` of the primary input (a Python model's column lineage; overrides the steps')",
+    )
 
 
 class ModelContract(StrictModel):
@@ -238,6 +243,14 @@ class ModelContract(StrictModel):
                 )
         if self.write_mode == "upsert" and not self.primary_key:
             raise ValueError("write_mode upsert needs a primary_key")
+        for column in self.columns:
+            for reference in column.lineage:
+                alias, dot, name = reference.partition(".")
+                if dot and (alias not in self.inputs or not name):
+                    raise ValueError(
+                        f"columns: {column.name!r} lineage {reference!r} is not `alias.column` with an "
+                        f"alias of inputs {list(self.inputs)} (or a column of the primary input)"
+                    )
         for extract in self.extracts:
             # a model's granularity may come from its inputs: the factory checks the resolved one
             if self.partitioning is None or self.partitioning.granularity is not None:

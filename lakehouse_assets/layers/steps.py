@@ -27,6 +27,7 @@ from checks.audits import (
     rows_before_append,
     rows_kept_from_earlier_deliveries,
 )
+from checks.history import recorded
 from io_managers.slices import TableSlice, partition_window
 from io_managers.spark_frames import to_spark
 from io_managers.table_spec import TableSpec
@@ -53,6 +54,18 @@ class Step(Generic[ContractT]):
     context: dg.AssetExecutionContext
     contract: ContractT
     spec: TableSpec
+
+
+def records_check_history(materialize: Callable[..., Iterator]) -> Callable[..., Iterator]:
+    """A step's check results also go to the quality history (`audit.check_results`), in one
+    append when the step ends, whether it ends with its output or with a failed error rule."""
+
+    @functools.wraps(materialize)
+    def step_recording_history(step: Step, *args, catalog: IcebergCatalogResource, **kwargs) -> Iterator:
+        events = materialize(step, *args, catalog=catalog, **kwargs)
+        yield from recorded(events, context=step.context, catalog=catalog, asset_key=step.spec.asset_key)
+
+    return step_recording_history
 
 
 def choose_engine(compute: ComputeResource, spec: TableSpec, estimated_bytes: int) -> str:
@@ -316,6 +329,7 @@ def _report_unassigned(
     )
 
 
+@records_check_history
 def materialize_raw(step: Step[DatasetContract], landing, *, catalog: IcebergCatalogResource) -> Iterator:
     """Typed rows and rejects as the two outputs, then the landing reconciliation of what was committed."""
     contract = step.contract
@@ -339,6 +353,7 @@ def materialize_raw(step: Step[DatasetContract], landing, *, catalog: IcebergCat
     )
 
 
+@records_check_history
 def materialize_staging(step: Step[DatasetContract], raw, *, catalog: IcebergCatalogResource) -> Iterator:
     """The staging steps, the rules (write-audit-publish) and the raw reconciliation."""
     raw = nw.from_native(raw)
@@ -355,6 +370,7 @@ def model_function(reference: str) -> Callable:
     return getattr(importlib.import_module(module_name), function_name)
 
 
+@records_check_history
 def materialize_model(
     step: Step[ModelContract], inputs: dict, *, compute: ComputeResource, catalog: IcebergCatalogResource
 ) -> Iterator:

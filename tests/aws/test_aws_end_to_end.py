@@ -141,7 +141,8 @@ def test_sensors_request_one_run_per_partition_keyed_by_object_and_etag(example)
 def test_tables_are_registered_in_glue_per_layer_with_their_data_on_s3(example):
     glue = aws_client("glue")
     databases = {database["Name"] for database in glue.get_databases()["DatabaseList"]}
-    assert databases == {f"dev_{layer}" for layer in LAYERS}
+    # and the quality history's
+    assert databases == {f"dev_{layer}" for layer in LAYERS} | {"dev_audit"}
     table = glue.get_table(DatabaseName="dev_output", Name="carrier_daily_stats")["Table"]
     parameters = table["Parameters"]
     assert parameters["table_type"] == "ICEBERG"
@@ -171,6 +172,23 @@ def test_output_read_back_from_glue_and_s3_matches_the_source(example, aws_env):
     expected = source[source.flight_date == dt.date.fromisoformat(DAY)].groupby("carrier").size().to_dict()
     assert stats.set_index("carrier").flights.to_dict() == expected
     assert catalog.load_table("dev_raw.flights_rejects").scan().to_arrow().num_rows == 0
+
+
+def test_every_check_evaluation_is_in_the_quality_history_in_glue(example, aws_env):
+    catalog = load_catalog(
+        "reader", type="glue", **{"s3.endpoint": aws_env, "s3.region": REGION, "glue.region": REGION}
+    )
+    table = catalog.load_table("dev_audit.check_results")
+    assert table.location().startswith(f"s3://{WAREHOUSE_BUCKET}/lakehouse/dev_audit.db/")
+    rows = table.scan().to_arrow().to_pylist()
+    checked = {(row["table_name"], row["check_name"]) for row in rows}
+    assert ("raw.flights", "landing_rows_reconcile") in checked
+    assert ("output.carrier_daily_stats", "unique__flight_date__carrier") in checked
+    # the example ran each dataset's partition once and the two models once: one row per check
+    assert len(rows) == len(checked)
+    flights = [row for row in rows if row["table_name"] == "staging.flights"]
+    assert {row["partition"] for row in flights} == {DAY}
+    assert all(row["rows_checked"] > 0 for row in flights)
 
 
 def test_cloudwatch_receives_rows_checks_files_and_gaps_per_dataset_layer_and_environment(example):
