@@ -38,7 +38,7 @@ def test_compaction_beside_appends_and_overwrites_loses_and_doubles_nothing(
             )
 
     go = tmp_path / "go"
-    properties = catalog_properties(settings.home)
+    properties = catalog_properties(settings)
     processes = [
         spawn(
             "commit_many",

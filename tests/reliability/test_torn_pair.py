@@ -21,6 +21,7 @@ from dagster._daemon.monitoring.run_monitoring import execute_run_monitoring_ite
 
 from io_managers.pairs import PAIR_ID_PROPERTY
 from lakehouse_assets.assets.factory import build_assets
+from resources.settings import load_settings
 from tests.lakehouse_assets.layers.test_spark_equivalence import EVENT_FILES, EVENTS, _catalog, _resources
 from tests.reliability.faults import HANGING_ON_TABLE
 from tests.reliability.harness import REPO_ROOT, catalog_properties, collect, spawn
@@ -65,6 +66,8 @@ def test_a_run_killed_between_raw_and_its_rejects_is_refused_downstream_failed_a
     dagster_home.mkdir()
     shutil.copy(REPO_ROOT / "deploy" / "dagster.yaml", dagster_home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(home))
+    monkeypatch.delenv("LAKEHOUSE_CATALOG_URI", raising=False)
     resources = _resources(home, 1 << 40)
     assets = build_assets([EVENTS])
     catalog = _catalog(home)
@@ -84,7 +87,7 @@ def test_a_run_killed_between_raw_and_its_rejects_is_refused_downstream_failed_a
                 "home": str(home),
                 "partition": DAY,
                 "catalog": catalog_properties(
-                    home,
+                    load_settings(),
                     **{
                         "py-catalog-impl": HANGING_ON_TABLE,
                         "fault.table": "raw.events",

@@ -10,7 +10,7 @@ from tests.reliability.test_maintenance import maintenance_report
 
 
 def _run(settings, **config):
-    resource = IcebergCatalogResource(properties=catalog_properties(settings.home))
+    resource = IcebergCatalogResource(properties=catalog_properties(settings))
     return table_maintenance_job.execute_in_process(
         resources={"catalog": resource}, run_config={"ops": {"maintain_tables": {"config": config}}}
     )
