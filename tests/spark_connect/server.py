@@ -61,7 +61,8 @@ class ConnectServer:
             self.process.wait()
 
 
-def start_server(directory: Path) -> ConnectServer:
+def start_server(directory: Path, worker_environment: dict[str, str] | None = None) -> ConnectServer:
+    """The server, listening; `worker_environment` adds variables its JVM and Python workers see."""
     directory.mkdir(parents=True, exist_ok=True)
     python = worker_python(directory / "worker-venv")
     spark_home = Path(pyspark.__file__).parent
@@ -79,6 +80,7 @@ def start_server(directory: Path) -> ConnectServer:
         "PYSPARK_PYTHON": str(python),
         "PYTHONPATH": sysconfig.get_paths()["purelib"],
     }
+    environment |= worker_environment or {}
     command = [
         str(spark_home / "bin" / "spark-submit"),
         "--class",
