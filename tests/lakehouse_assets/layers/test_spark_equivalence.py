@@ -249,7 +249,9 @@ def test_append_matches_on_both_engines(homes, spark_resource):
     assert len(_catalog(homes[1]).load_table("staging.events").scan().to_arrow()) == 2 * 2
 
 
-def test_the_example_gives_identical_tables_with_the_threshold_at_zero_and_at_its_default(homes, spark_resource):
+def test_the_example_gives_identical_tables_with_the_threshold_at_zero_and_at_its_default(
+    homes, spark_resource
+):
     assets = build_assets(contracts_in())
     unpartitioned = [key for asset in assets if asset.partitions_def is None for key in asset.keys]
     dated = dg.AssetSelection.all() - dg.AssetSelection.assets(*unpartitioned)
@@ -288,7 +290,9 @@ def test_deduplication_keeps_the_same_row_on_both_engines_with_nulls_and_ties(sp
     assert kept_pandas == kept_spark == [("a", "f1", 3), ("b", "f2", 2), ("c", "f1", 7), ("d", "f1", 9)]
 
 
-def test_a_partition_whose_rows_all_fail_typing_goes_whole_to_the_rejects_on_both_engines(homes, spark_resource):
+def test_a_partition_whose_rows_all_fail_typing_goes_whole_to_the_rejects_on_both_engines(
+    homes, spark_resource
+):
     # every row fails: a bad amount, a bad time, a missing required value
     files = {
         "events/events_2024-03-10.csv": (
@@ -444,7 +448,9 @@ def test_zip_json_lines_and_parquet_sources_match_on_both_engines(homes, spark_r
         for key, data in files.items():
             (home / "landing" / key).parent.mkdir(parents=True, exist_ok=True)
             (home / "landing" / key).write_bytes(data)
-        result = materialize_partitions(assets, _resources(home, threshold, spark_resource), "2024-05-06", "2024-05-07")
+        result = materialize_partitions(
+            assets, _resources(home, threshold, spark_resource), "2024-05-06", "2024-05-07"
+        )
         assert result.success
         assert _engines_used(result) == {engine}
 
