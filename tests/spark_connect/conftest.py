@@ -29,8 +29,18 @@ def spark_connect(moto_endpoint) -> ConnectServer:  # noqa: F811
         assert str(server.python) in found
         yield server
     finally:
+        _close_connect_sessions()
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _close_connect_sessions() -> None:
+    """Close this process's Connect clients while their server still listens: at exit, an open
+    client would release its session against a stopped server, retrying for minutes."""
+    from pyspark.sql.connect.session import SparkSession
+
+    for session in {SparkSession.getActiveSession(), SparkSession._get_default_session()} - {None}:
+        session.stop()
 
 
 @pytest.fixture
