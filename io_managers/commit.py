@@ -280,23 +280,30 @@ def _data_directory(table: Table) -> str:
     return f"{table.location().rstrip('/')}/data"
 
 
-def write_data_files(table: Table, files: list[tuple[str, pa.Table]]) -> None:
-    """The files, written with the table's Parquet settings (zstd unless the table says otherwise)."""
-    properties = table.properties
+def parquet_options(properties: Mapping[str, str]) -> dict:
+    """The table's Parquet settings (zstd unless the table says otherwise), as pyarrow's writer takes
+    them; the Spark path's executors write with the same."""
     codec = properties.get(TableProperties.PARQUET_COMPRESSION, TableProperties.PARQUET_COMPRESSION_DEFAULT)
     level = properties.get(TableProperties.PARQUET_COMPRESSION_LEVEL)
-    row_group_rows = int(properties.get(TableProperties.PARQUET_ROW_GROUP_LIMIT, 1 << 20))
+    return {
+        "compression": "none" if codec == "uncompressed" else codec,
+        "compression_level": int(level) if level else None,
+    }
+
+
+def row_group_rows(properties: Mapping[str, str]) -> int:
+    return int(properties.get(TableProperties.PARQUET_ROW_GROUP_LIMIT, 1 << 20))
+
+
+def write_data_files(table: Table, files: list[tuple[str, pa.Table]]) -> None:
+    """The files, written with the table's Parquet settings."""
+    options = parquet_options(table.properties)
+    rows_per_group = row_group_rows(table.properties)
 
     def write(file: tuple[str, pa.Table]) -> None:
         path, rows = file
         with table.io.new_output(path).create() as stream:
-            pq.write_table(
-                rows,
-                stream,
-                compression="none" if codec == "uncompressed" else codec,
-                compression_level=int(level) if level else None,
-                row_group_size=row_group_rows,
-            )
+            pq.write_table(rows, stream, row_group_size=rows_per_group, **options)
 
     list(ExecutorFactory.get_or_create().map(write, files))
 

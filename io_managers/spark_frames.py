@@ -1,15 +1,17 @@
 """The Spark path through the one commit path.
 
-Spark never talks to the catalog: it reads the Parquet files that pyiceberg's scan planning
-selects, and writes Parquet files under the table's data location that pyiceberg then commits
-(partition delete + add files in one transaction). Spark therefore needs no Iceberg runtime jar
-and works the same locally, on a cluster or over Spark Connect.
+Spark never talks to the catalog: its executors read the Parquet files that pyiceberg's scan
+planning selects, and write Parquet files under the table's data location that pyiceberg then
+commits (partition delete + add files in one transaction), both through pyarrow's filesystems
+(`io_managers.spark_files`). Spark therefore needs no Iceberg runtime jar and no Hadoop S3
+connector, and works the same locally, on a cluster or over Spark Connect.
 """
 
 import contextlib
 
 import pyarrow as pa
 import pyarrow.fs as pafs
+from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.table import Table
 from pyiceberg.transforms import HourTransform, MonthTransform
 
@@ -19,16 +21,25 @@ from io_managers.commit import (
     UpsertKeyError,
     UpsertMerge,
     WriteRequest,
+    parquet_options,
     partition_type_of,
     plan_commit,
     publish,
     removed_unless_committed,
     replace_with_files,
+    row_group_rows,
     skip_repeated_append,
     slice_scan,
 )
 from io_managers.empty_input import empty_input_outcome
 from io_managers.slices import PartitionWindowError, TableSlice
+from io_managers.spark_files import (
+    FILE_LIST_SCHEMA,
+    WRITTEN_SCHEMA,
+    executor_io_properties,
+    parquet_reader,
+    parquet_writer,
+)
 
 PARTITION_DIRECTORY_COLUMN = "__lakehouse_partition"
 
@@ -64,9 +75,7 @@ def _window_predicate(table_slice: TableSlice, partition_type):
 
 
 def read_slice(spark, table: Table, table_slice: TableSlice):
-    """The slice as a Spark DataFrame, from the data files pyiceberg plans for it."""
-    from pyspark.sql import functions as F
-
+    """The slice as a Spark DataFrame, from the data files pyiceberg plans for it (one task a file)."""
     tasks = list(slice_scan(table, table_slice).plan_files())
     schema = spark_schema_of(table.schema().as_arrow())
     if any(task.delete_files for task in tasks):
@@ -75,19 +84,21 @@ def read_slice(spark, table: Table, table_slice: TableSlice):
         )
     if not tasks:
         return spark.createDataFrame([], schema)
-    frame = spark.read.option("mergeSchema", "true").parquet(*(task.file.file_path for task in tasks))
+    files = pa.table({"path": [task.file.file_path for task in tasks]}, schema=FILE_LIST_SCHEMA)
     # Columns added after a file was written read as nulls, in the table's order and types.
-    frame = frame.select(
-        *(
-            (F.col(field.name) if field.name in frame.columns else F.lit(None))
-            .cast(field.dataType)
-            .alias(field.name)
-            for field in schema.fields
-        )
-    )
+    expected = _arrow_schema_for(schema)
+    read = parquet_reader(executor_io_properties(table.io.properties), expected)
+    frame = spark.createDataFrame(files).repartition(len(tasks)).mapInArrow(read, schema)
     if table_slice.is_partitioned:
         frame = frame.filter(_window_predicate(table_slice, partition_type_of(table, table_slice)))
     return frame
+
+
+def _arrow_schema_for(spark_schema) -> pa.Schema:
+    """The Arrow batches Spark expects of a `mapInArrow` returning `spark_schema` (UTC session)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(spark_schema, timezone="UTC")
 
 
 def _cast_to(frame, target: pa.Schema):
@@ -145,39 +156,61 @@ def _partition_value(table: Table, column: str):
         return F.date_format(F.date_trunc("hour", F.col(column)), "yyyy-MM-dd-HH")
     if isinstance(transform, MonthTransform):
         return F.date_format(F.col(column), "yyyy-MM")
-    return F.to_date(F.col(column))
+    return F.date_format(F.col(column), "yyyy-MM-dd")
 
 
 def _write_files(frame, directory: str, table: Table, table_slice: TableSlice) -> list[str]:
-    """Parquet files under the table's data location, each holding a single partition value."""
+    """Parquet files under the table's data location, each holding a single partition value,
+    written by the executors; the paths of exactly the files the job's successful tasks wrote."""
+    partition_column = None
     if table_slice.is_partitioned:
-        # A copy of the partition value names the directory; the column itself stays in the file,
-        # so pyiceberg derives each file's partition value from its statistics.
+        # A copy of the partition value names the directory and sends each partition to one task;
+        # the column itself stays in the file, so pyiceberg derives each file's partition value
+        # from its statistics.
+        partition_column = PARTITION_DIRECTORY_COLUMN
         value = _partition_value(table, table_slice.partition_column)
-        frame.withColumn(PARTITION_DIRECTORY_COLUMN, value).repartition(
-            PARTITION_DIRECTORY_COLUMN
-        ).write.partitionBy(PARTITION_DIRECTORY_COLUMN).parquet(directory)
-    else:
-        frame.write.parquet(directory)
-    return _parquet_files_under(directory)
+        frame = (
+            frame.withColumn(partition_column, value)
+            .repartition(partition_column)
+            .sortWithinPartitions(partition_column)
+        )
+    write = parquet_writer(
+        directory,
+        executor_io_properties(table.io.properties),
+        partition_column,
+        parquet_options(table.properties),
+        row_group_rows(table.properties),
+    )
+    written = frame.mapInArrow(write, spark_schema_of(WRITTEN_SCHEMA)).toArrow()
+    files = sorted(path for path, rows in zip(*written.to_pydict().values(), strict=True) if rows)
+    _remove_all_but(directory, files, table)
+    return files
 
 
-def _parquet_files_under(directory: str) -> list[str]:
-    # Listed through Arrow's filesystems (local, S3, ...) rather than with another Spark job.
-    filesystem, root = pafs.FileSystem.from_uri(directory)
+def _remove_all_but(directory: str, files: list[str], table: Table) -> None:
+    """What failed or duplicate task attempts left beside the files the job returned, and files of
+    no rows."""
+    filesystem, root = _filesystem(directory, table)
+    keep = {PyArrowFileIO.parse_location(file)[2] for file in files}
     try:
         infos = filesystem.get_file_info(pafs.FileSelector(root, recursive=True))
     except FileNotFoundError:
-        return []
-    scheme = directory.split("://", 1)[0]
-    return sorted(
-        f"{scheme}://{info.path}" for info in infos if info.is_file and info.path.endswith(".parquet")
-    )
+        return
+    for info in infos:
+        if info.is_file and info.path not in keep:
+            with contextlib.suppress(FileNotFoundError):
+                filesystem.delete_file(info.path)
 
 
-def _remove_directory(directory: str) -> None:
+def _filesystem(directory: str, table: Table):
+    io = PyArrowFileIO(table.io.properties)
+    scheme, netloc, path = PyArrowFileIO.parse_location(directory)
+    return io.fs_by_scheme(scheme, netloc), path
+
+
+def _remove_directory(directory: str, table: Table) -> None:
     """Everything a failed write or commit left under its own directory (tasks may have written parts)."""
-    filesystem, root = pafs.FileSystem.from_uri(directory)
+    filesystem, root = _filesystem(directory, table)
     with contextlib.suppress(FileNotFoundError):
         filesystem.delete_dir(root)
 
@@ -223,7 +256,7 @@ def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPl
     directory = _commit_directory(table, plan.commit_id)
 
     # Parts a failed Spark job wrote, or files of a failed commit, must not linger as orphans.
-    with removed_unless_committed(lambda: _remove_directory(directory)):
+    with removed_unless_committed(lambda: _remove_directory(directory, table)):
         files = _write_files(to_write, directory, table, request.slice)
         snapshot_id = publish(table, plan, lambda transaction: replace_with_files(transaction, plan, files))
     return CommitResult(

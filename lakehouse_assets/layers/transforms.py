@@ -111,7 +111,7 @@ def mask_columns(frame: Frame, columns: list[str], method: str) -> Frame:
         )
     native = frame.with_columns(nw.col(name).cast(nw.String) for name in columns).to_native()
     # Narwhals has no hash function: each engine's own SHA-256, which agree byte for byte.
-    if frame.implementation is nw.Implementation.PYSPARK:
+    if frame.implementation.is_spark_like():
         from pyspark.sql import functions as F
 
         for name in columns:

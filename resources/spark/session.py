@@ -2,7 +2,8 @@
 
 Local (`local[*]`, modest memory) by default; a cluster master, a Spark Connect remote and extra
 Spark configuration come from configuration alone. `pyspark` is imported on first use, never
-when the code location loads.
+when the code location loads. A session whose Python workers are not this process's (a remote or
+a cluster) is sent the product's code first (`resources.spark.artifacts`).
 """
 
 import os
@@ -12,13 +13,10 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-# The commit path (pyiceberg) reads what Spark writes: microsecond timestamps in UTC, no
-# job-marker files beside the data, and Python workers that run this project's interpreter.
+# Partition values and `mapInArrow` timestamps in UTC, and Arrow between Spark and Python. Spark
+# itself writes no files (the executors write through pyarrow), so it needs no writer settings.
 REQUIRED_CONF = {
     "spark.sql.session.timeZone": "UTC",
-    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-    "spark.sql.sources.partitionOverwriteMode": "static",
-    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 LOCAL_DEFAULTS = {
@@ -63,5 +61,11 @@ class SparkResource(dg.ConfigurableResource):
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             if self.remote is None and self.master.startswith("local"):
                 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-            self._session = spark_session_from_config(self.spark_conf())
+            session = spark_session_from_config(self.spark_conf())
+            if self.remote is not None or not self.master.startswith("local"):
+                # a cluster's Python workers have the libraries, not this project
+                from resources.spark.artifacts import ship_product
+
+                ship_product(session)
+            self._session = session
         return self._session

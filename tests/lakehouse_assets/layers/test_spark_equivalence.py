@@ -29,8 +29,6 @@ from resources.spark.session import SparkResource
 from tests.conftest import materialize_partitions
 from tests.io_managers.duckdb_reads import assert_duckdb_reads_what_pyiceberg_reads
 
-# Two workers keep the suite's Spark time modest on a 2-core machine.
-SPARK = SparkResource(master="local[2]")
 VOLATILE_COLUMNS = {"_loaded_at"}
 
 EVENTS = DatasetContract.model_validate(
@@ -111,10 +109,14 @@ EVENT_FILES = {
 }
 
 
-def _resources(home, threshold: int) -> dict:
+# Two workers keep the suite's Spark time modest on a 2-core machine.
+LOCAL_SPARK = SparkResource(master="local[2]")
+
+
+def _resources(home, threshold: int, spark: SparkResource = LOCAL_SPARK) -> dict:
     settings = Settings(env="local", home=home)
     catalog = IcebergCatalogResource.sql(settings.catalog_uri, settings.warehouse_dir.as_uri())
-    compute = ComputeResource(spark=SPARK, spark_threshold_bytes=threshold)
+    compute = ComputeResource(spark=spark, spark_threshold_bytes=threshold)
     return {
         "catalog": catalog,
         "compute": compute,
@@ -210,17 +212,23 @@ def _engines_used(result) -> set[str]:
 
 
 @pytest.fixture
+def spark_resource() -> SparkResource:
+    """In-process local Spark; tests/spark_connect runs the same tests over a Spark Connect server."""
+    return LOCAL_SPARK
+
+
+@pytest.fixture
 def homes(tmp_path):
     return tmp_path / "on_pandas", tmp_path / "on_spark"
 
 
-def test_every_layer_and_write_mode_matches_on_synthetic_corners(homes):
+def test_every_layer_and_write_mode_matches_on_synthetic_corners(homes, spark_resource):
     assets = build_assets([EVENTS, DAILY])
     for home, threshold, engine in ((homes[0], 1 << 40, "pandas"), (homes[1], 0, "spark")):
         for key, text in EVENT_FILES.items():
             (home / "landing" / key).parent.mkdir(parents=True, exist_ok=True)
             (home / "landing" / key).write_text(text)
-        resources = _resources(home, threshold)
+        resources = _resources(home, threshold, spark_resource)
         # a range run, then one day again: upsert and overwrite must converge identically
         result = materialize_partitions(assets, resources, "2024-03-09", "2024-03-12")
         assert result.success
@@ -250,7 +258,7 @@ def test_every_layer_and_write_mode_matches_on_synthetic_corners(homes):
     assert e3.column("happened_at")[0].as_py() == dt.datetime(2024, 3, 9, 10, tzinfo=dt.UTC)
 
 
-def test_append_matches_on_both_engines(homes):
+def test_append_matches_on_both_engines(homes, spark_resource):
     contract = EVENTS.model_copy(
         update={"write_modes": EVENTS.write_modes.model_copy(update={"staging": "append"})}
     )
@@ -259,7 +267,7 @@ def test_append_matches_on_both_engines(homes):
         for key, text in EVENT_FILES.items():
             (home / "landing" / key).parent.mkdir(parents=True, exist_ok=True)
             (home / "landing" / key).write_text(text)
-        resources = _resources(home, threshold)
+        resources = _resources(home, threshold, spark_resource)
         assert materialize_partitions(assets, resources, "2024-03-10").success
         # a second run appends its rows again, on both engines alike
         staging = dg.AssetKey(["staging", "events"])
@@ -268,7 +276,9 @@ def test_append_matches_on_both_engines(homes):
     assert len(_catalog(homes[1]).load_table("staging.events").scan().to_arrow()) == 2 * 2
 
 
-def test_the_example_gives_identical_tables_with_the_threshold_at_zero_and_at_its_default(homes):
+def test_the_example_gives_identical_tables_with_the_threshold_at_zero_and_at_its_default(
+    homes, spark_resource
+):
     assets = build_assets(contracts_in())
     unpartitioned = [key for asset in assets if asset.partitions_def is None for key in asset.keys]
     dated = dg.AssetSelection.all() - dg.AssetSelection.assets(*unpartitioned)
@@ -276,7 +286,7 @@ def test_the_example_gives_identical_tables_with_the_threshold_at_zero_and_at_it
         write_demo_landing(
             LocalLandingStorage(root=str(home / "landing")), dt.date(2013, 1, 2), dt.date(2013, 1, 2)
         )
-        resources = _resources(home, threshold)
+        resources = _resources(home, threshold, spark_resource)
         assert dg.materialize(assets, resources=resources, selection=unpartitioned).success
         assert materialize_partitions(assets, resources, "2013-01-02", selection=dated).success
     tables = assert_same_tables(*homes)
@@ -284,7 +294,7 @@ def test_the_example_gives_identical_tables_with_the_threshold_at_zero_and_at_it
     assert len(tables) == 24
 
 
-def test_deduplication_keeps_the_same_row_on_both_engines_with_nulls_and_ties():
+def test_deduplication_keeps_the_same_row_on_both_engines_with_nulls_and_ties(spark_resource):
     import narwhals as nw
 
     from lakehouse_assets.layers.transforms import deduplicate_latest
@@ -300,14 +310,16 @@ def test_deduplication_keeps_the_same_row_on_both_engines_with_nulls_and_ties():
     on_pandas = deduplicate_latest(
         nw.from_native(rows.to_pandas(types_mapper=pd.ArrowDtype)), ["key"], "loaded"
     )
-    spark = SPARK.session()
+    spark = spark_resource.session()
     on_spark = deduplicate_latest(nw.from_native(spark.createDataFrame(rows)), ["key"], "loaded")
     kept_pandas = sorted(on_pandas.select("key", "_source_file", "_source_line").rows())
     kept_spark = sorted(on_spark.select("key", "_source_file", "_source_line").collect().rows())
     assert kept_pandas == kept_spark == [("a", "f1", 3), ("b", "f2", 2), ("c", "f1", 7), ("d", "f1", 9)]
 
 
-def test_a_partition_whose_rows_all_fail_typing_goes_whole_to_the_rejects_on_both_engines(homes):
+def test_a_partition_whose_rows_all_fail_typing_goes_whole_to_the_rejects_on_both_engines(
+    homes, spark_resource
+):
     # every row fails: a bad amount, a bad time, a missing required value
     files = {
         "events/events_2024-03-10.csv": (
@@ -322,7 +334,7 @@ def test_a_partition_whose_rows_all_fail_typing_goes_whole_to_the_rejects_on_bot
         for key, text in files.items():
             (home / "landing" / key).parent.mkdir(parents=True, exist_ok=True)
             (home / "landing" / key).write_text(text)
-        resources = _resources(home, threshold)
+        resources = _resources(home, threshold, spark_resource)
         result = materialize_partitions(assets, resources, "2024-03-10")
         assert result.success, engine
         assert _engines_used(result) == {engine}
@@ -343,7 +355,7 @@ def test_a_partition_whose_rows_all_fail_typing_goes_whole_to_the_rejects_on_bot
     assert catalog.load_table("staging.events").scan().count() == 0
 
 
-def test_hour_and_month_partitions_match_on_both_engines(homes):
+def test_hour_and_month_partitions_match_on_both_engines(homes, spark_resource):
     """Spark writes one file per hour or month too: the tables and their partitions are the same."""
     from tests.lakehouse_assets.test_partitions import LANDING_FILES, METERS, SENSOR_VALUES, SENSORS
 
@@ -359,7 +371,7 @@ def test_hour_and_month_partitions_match_on_both_engines(homes):
         for key, text in LANDING_FILES.items():
             (home / "landing" / key).parent.mkdir(parents=True, exist_ok=True)
             (home / "landing" / key).write_text(text)
-        resources = _resources(home, threshold)
+        resources = _resources(home, threshold, spark_resource)
         # two hours of New York time in one run, and a month
         hours = materialize_partitions(hourly, resources, "2024-03-05-07:00", "2024-03-05-08:00")
         month = materialize_partitions(monthly, resources, "2024-03-01")
@@ -433,7 +445,7 @@ def _format_files() -> dict[str, bytes]:
     return files
 
 
-def test_zip_json_lines_and_parquet_sources_match_on_both_engines(homes):
+def test_zip_json_lines_and_parquet_sources_match_on_both_engines(homes, spark_resource):
     contracts = [
         _format_contract(
             "readings_zip",
@@ -463,7 +475,9 @@ def test_zip_json_lines_and_parquet_sources_match_on_both_engines(homes):
         for key, data in files.items():
             (home / "landing" / key).parent.mkdir(parents=True, exist_ok=True)
             (home / "landing" / key).write_bytes(data)
-        result = materialize_partitions(assets, _resources(home, threshold), "2024-05-06", "2024-05-07")
+        result = materialize_partitions(
+            assets, _resources(home, threshold, spark_resource), "2024-05-06", "2024-05-07"
+        )
         assert result.success
         assert _engines_used(result) == {engine}
 
@@ -481,7 +495,7 @@ def test_zip_json_lines_and_parquet_sources_match_on_both_engines(homes):
     assert parquet.column("_source_line").to_pylist() == [1, 1, 2, 2, 3, 3]
 
 
-def test_doubles_beyond_range_underflowing_or_not_finite_are_rejects_on_both_engines(homes):
+def test_doubles_beyond_range_underflowing_or_not_finite_are_rejects_on_both_engines(homes, spark_resource):
     """1e400, -1e400 and 1e-400 were typed inf, -inf and 0.0; an explicit inf or nan is a reject
     unless the column allows it (allow_non_finite)."""
     contract = DatasetContract.model_validate(
@@ -516,7 +530,7 @@ def test_doubles_beyond_range_underflowing_or_not_finite_are_rejects_on_both_eng
         path = home / "landing" / "gauges" / "gauges_2024-05-06.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-        result = materialize_partitions(assets, _resources(home, threshold), "2024-05-06")
+        result = materialize_partitions(assets, _resources(home, threshold, spark_resource), "2024-05-06")
         assert result.success, engine
         assert _engines_used(result) == {engine}
 
@@ -539,7 +553,7 @@ def test_doubles_beyond_range_underflowing_or_not_finite_are_rejects_on_both_eng
     }
 
 
-def test_old_mac_line_endings_are_read_alike_on_both_engines(homes):
+def test_old_mac_line_endings_are_read_alike_on_both_engines(homes, spark_resource):
     # a lone "\r" ended each line: the header check crashed with a bare `_csv.Error`
     contract = _format_contract("mac", "mac/*.csv", r"mac_(?P<date>\d{4}-\d{2}-\d{2})\.csv$")
     text = 'meter,kwh,read_on,payload\rm1,1.50,2024-05-06,a\rm2,2x,2024-05-06,"b,c"\rm3,3,2024-05-06,d\r'
@@ -548,7 +562,7 @@ def test_old_mac_line_endings_are_read_alike_on_both_engines(homes):
         path = home / "landing" / "mac" / "mac_2024-05-06.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(text.encode())
-        result = materialize_partitions(assets, _resources(home, threshold), "2024-05-06")
+        result = materialize_partitions(assets, _resources(home, threshold, spark_resource), "2024-05-06")
         assert result.success, engine
         assert _engines_used(result) == {engine}
 
@@ -570,7 +584,7 @@ def test_old_mac_line_endings_are_read_alike_on_both_engines(homes):
     ]
 
 
-def test_an_unclosed_quote_in_a_middle_field_is_named_on_both_engines(homes):
+def test_an_unclosed_quote_in_a_middle_field_is_named_on_both_engines(homes, spark_resource):
     # it was reported as a wrong number of fields, with the next line swallowed into the row
     contract = _format_contract("quotes", "quotes/*.csv", r"quotes_(?P<date>\d{4}-\d{2}-\d{2})\.csv$")
     text = 'meter,kwh,read_on,payload\nm1,1.50,2024-05-06,a\nm2,"2,2024-05-06,b\nm3,3,2024-05-06,d\n'
@@ -580,7 +594,7 @@ def test_an_unclosed_quote_in_a_middle_field_is_named_on_both_engines(homes):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         with pytest.raises(Exception) as raised:
-            materialize_partitions(assets, _resources(home, threshold), "2024-05-06")
+            materialize_partitions(assets, _resources(home, threshold, spark_resource), "2024-05-06")
         message = str(raised.value)
         assert (
             "quotes/quotes_2024-05-06.csv: line 3: a quote is not closed (a quoted value runs past the end "
