@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lakehouse_assets.cli.lake import UsageError, lake_catalog, lake_tables
+from lakehouse_assets.cli.lake import UsageError, chosen_tables, lake_catalog
 
 COPIED_FROM_PROPERTY = "lakehouse.copied-from"
 
@@ -155,11 +155,7 @@ def run_copy(
     settings = load_settings()
     target, warehouse = target_catalog(to_catalog, to_prefix, to_warehouse, settings)
     source = lake_catalog(settings)
-    available = lake_tables(source)
-    names = tables or available
-    unknown = [name for name in names if name not in available]
-    if unknown:
-        raise UsageError(f"no table {', '.join(unknown)} in this deployment; `lakehouse tables` lists them")
+    names = chosen_tables(source, tables)
     failed = 0
     for name in progress(names, "copying"):
         outcome = copy_table(source, target, name)

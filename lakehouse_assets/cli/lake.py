@@ -35,6 +35,15 @@ def lake_tables(catalog, namespaces: tuple[str, ...] = NAMESPACES) -> list[str]:
     return names
 
 
+def chosen_tables(catalog, tables: list[str] | None) -> list[str]:
+    """The tables a command was asked for (all of the lake's when none), refusing unknown names."""
+    available = lake_tables(catalog)
+    unknown = [name for name in tables or () if name not in available]
+    if unknown:
+        raise UsageError(f"no table {', '.join(unknown)} in this deployment; `lakehouse tables` lists them")
+    return tables or available
+
+
 def split_table_name(name: str) -> tuple[str, str]:
     layer, _, table = name.partition(".")
     if not layer or not table or "." in table:

@@ -7,7 +7,7 @@ for the orphans' age. It talks to the catalog directly, so it needs no Dagster i
 
 import sys
 
-from lakehouse_assets.cli.lake import UsageError, lake_catalog, lake_tables
+from lakehouse_assets.cli.lake import UsageError, chosen_tables, lake_catalog
 
 
 def run_maintain(
@@ -38,11 +38,7 @@ def run_maintain(
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     catalog = lake_catalog()
-    available = lake_tables(catalog)
-    names = tables or available
-    unknown = [name for name in names if name not in available]
-    if unknown:
-        raise UsageError(f"no table {', '.join(unknown)} in this deployment; `lakehouse tables` lists them")
+    names = chosen_tables(catalog, tables)
     failed = 0
     for name in progress(names, "maintaining"):
         try:
