@@ -314,9 +314,9 @@ def _read_clean_csv(
         b"\xef\xbb\xbf"
     ):
         return None
-    carriage_returns = data.count(b"\r")
-    if carriage_returns:
-        lone = carriage_returns - data.count(b"\r\n")
+    # (a search stops at the first one, where counting reads every byte)
+    if data.find(b"\r") >= 0:
+        lone = data.count(b"\r") - data.count(b"\r\n")
         if lone and not (lone == 1 and data.endswith(b"\r")):
             return None
     quoted = data.find(options.quote_char.encode()) >= 0
