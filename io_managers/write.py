@@ -77,9 +77,9 @@ def _slice_rows(table: Table, result: CommitResult, table_slice: TableSlice, eng
     """The slice's rows after the write. An overwrite that committed replaced the whole slice with
     exactly its rows (each checked to fall in it), so only other writes need the scan, which reads
     every manifest of the slice."""
-    if engine == "pandas" and result.mode == "overwrite" and result.snapshot_id is not None:
-        if not result.skipped_reason:
-            return result.rows_written
+    committed = result.snapshot_id is not None and not result.skipped_reason
+    if engine == "pandas" and result.mode == "overwrite" and committed:
+        return result.rows_written
     return count_rows(table, table_slice)
 
 
