@@ -51,7 +51,7 @@ def _metadata(
             for field in table.schema().fields
         ]
     )
-    slice_rows = count_rows(table, table_slice)
+    slice_rows = _slice_rows(table, result, table_slice, engine)
     metadata = {
         # Dagster's standard entries (its TableMetadataSet and UriMetadataSet, which dagster 1.13
         # does not export): the catalog's row count column, the partitions' row count plot
@@ -88,6 +88,16 @@ def _table_rows(table: Table, table_slice: TableSlice, slice_rows: int) -> int:
     snapshot = table.current_snapshot()
     total = snapshot.summary.get("total-records") if snapshot is not None and snapshot.summary else None
     return int(total) if total is not None else slice_rows
+
+
+def _slice_rows(table: Table, result: CommitResult, table_slice: TableSlice, engine: str) -> int:
+    """The slice's rows after the write. An overwrite that committed replaced the whole slice with
+    exactly its rows (each checked to fall in it), so only other writes need the scan, which reads
+    every manifest of the slice."""
+    committed = result.snapshot_id is not None and not result.skipped_reason
+    if engine == "pandas" and result.mode == "overwrite" and committed:
+        return result.rows_written
+    return count_rows(table, table_slice)
 
 
 def table_identifier_of(table: Table) -> str:

@@ -174,6 +174,9 @@ def _read_csv(
 ) -> tuple[pa.Table, np.ndarray]:
     options = contract.source.csv
     data = check_byte_order_mark(data, contract, where, findings)
+    clean = _read_clean_csv(data, where, contract, findings, quarantine)
+    if clean is not None:
+        return clean
     try:
         text = data.decode(options.encoding)
     except UnicodeDecodeError as exc:
@@ -287,6 +290,89 @@ def _read_csv(
         table, lines = _with_flagged_rows(table, lines, invalid, header, options)
         if invalid:
             findings.append(f"{len(invalid)} rows with the wrong number of fields flagged in {ROW_ERROR}")
+    for name in absent:
+        table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+    return table, lines
+
+
+def _read_clean_csv(
+    data: bytes, where: str, contract: DatasetContract, findings: list[str], quarantine: bool
+) -> tuple[pa.Table, np.ndarray] | None:
+    """`_read_csv` for the common file, on its bytes as they are; None where `_read_csv`'s own path
+    must read it (which then finds and words any problem itself).
+
+    The common file is UTF-8 without a byte-order mark, its lines end in "\n" or "\r\n", and every
+    row has the header's number of fields. Then nothing is decoded into a Python string or
+    copied: Arrow checks the values' UTF-8 as it converts them, and a file without a quote
+    character is parsed on all cores (only a quoted value could hold a line break, which blocks
+    read in parallel could split unnoticed). Anything else (another encoding, a lone "\r", a
+    value that is not UTF-8, a row with the wrong number of fields, which needs the serial
+    parser's line numbers) returns None before a finding is recorded.
+    """
+    options = contract.source.csv
+    if options.encoding.lower().replace("-", "").replace("_", "") != "utf8" or data.startswith(
+        b"\xef\xbb\xbf"
+    ):
+        return None
+    # (a search stops at the first one, where counting reads every byte)
+    if data.find(b"\r") >= 0:
+        lone = data.count(b"\r") - data.count(b"\r\n")
+        if lone and not (lone == 1 and data.endswith(b"\r")):
+            return None
+    quoted = data.find(options.quote_char.encode()) >= 0
+    if quoted and not data.endswith(b"\n"):
+        return None
+    end_of_line = data.find(b"\n")
+    try:
+        first_line = (data if end_of_line < 0 else data[:end_of_line]).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    own_findings: list[str] = []
+    try:
+        header, absent = _header(first_line, contract, where, own_findings)
+    except LandingFileError:
+        return None
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(
+                column_names=header, skip_rows=1 if options.header else 0, use_threads=not quoted
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=options.delimiter,
+                quote_char=options.quote_char,
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+    findings.extend(own_findings)
+    first_line_number = 2 if options.header else 1
+    lines = np.arange(first_line_number, first_line_number + table.num_rows, dtype=np.int64)
+    if quoted and _may_contain(table, header, b"\n"):
+        spans_lines = functools.reduce(
+            pc.or_, (pc.match_substring(table.column(name), "\n") for name in header)
+        )
+        index = pc.index(spans_lines, True).as_py()
+        if index >= 0:
+            raise LandingFileError(
+                f"{where}: line {lines[index]}: a quoted value runs past the end of the line "
+                f"(is a quote not closed?); values cannot contain line breaks"
+            )
+    if _has_empty_row(table, header):
+        line = _first_blank_line(data, len(data))
+        if line is not None:
+            raise LandingFileError(f"{where}: line {line} is blank; a CSV file cannot have blank lines")
+    if table.num_rows == 0:
+        _header_only(where, contract, findings)
+    if quarantine:
+        table = table.append_column(ROW_ERROR, pa.nulls(table.num_rows, pa.string()))
     for name in absent:
         table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
     return table, lines

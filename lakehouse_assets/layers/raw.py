@@ -71,13 +71,21 @@ def _only_exact_doubles(texts: pa.Array, typed: pa.Array, column: Column) -> pa.
     zero = pc.equal(typed, 0.0)
     if not finite.false_count and not zero.true_count:  # the common case: nothing to look at
         return typed
-    trimmed = pc.utf8_trim_whitespace(texts)
-    keep = finite
+    # Only the values that are not finite or are 0.0 need their text read (a column of delays holds
+    # many zeros, but few enough that matching every value's text would cost most of the column).
+    suspects = pc.indices_nonzero(pc.fill_null(pc.or_(pc.invert(finite), zero), False))
+    trimmed = pc.utf8_trim_whitespace(pc.take(texts, suspects))
+    values = pc.take(typed, suspects)
+    keep = pc.is_finite(values)
     if column.allow_non_finite:
         keep = pc.or_(keep, pc.match_substring_regex(trimmed, _NON_FINITE, ignore_case=True))
-    if zero.true_count:
-        keep = pc.and_(keep, pc.or_(pc.invert(zero), pc.match_substring_regex(trimmed, _ZERO)))
-    return pc.if_else(keep, typed, pa.scalar(None, pa.float64()))
+    keep = pc.and_(keep, pc.or_(pc.not_equal(values, 0.0), pc.match_substring_regex(trimmed, _ZERO)))
+    dropped = pc.filter(suspects, pc.invert(keep)).to_numpy()
+    if not len(dropped):
+        return typed
+    mask = np.zeros(len(typed), dtype=bool)
+    mask[dropped] = True
+    return pc.if_else(pa.array(mask), pa.scalar(None, pa.float64()), typed)
 
 
 def _cast_agrees(values: pa.Array, type_name: str, target: pa.DataType) -> bool:

@@ -307,3 +307,64 @@ def test_a_blank_line_is_found_also_where_only_a_flagged_row_shows_it():
         read(b'a,b\n1,"x\n\ny",3\n4,5\n', contract)
     with pytest.raises(LandingFileError, match=r"line 3 is blank"):
         read(b"a,b\n1,2,3\n\n4,5\n", contract)
+
+
+AGREEMENT = {
+    **{name: (data, csv) for name, (data, csv, _) in FAILURES.items()},
+    "plain": (b"a,b\n1,2\n3,4\n", {}),
+    "no final line break": (b"a,b\n1,2\n3,4", {}),
+    "windows line endings": (b"a,b\r\n1,2\r\n3,4\r\n", {}),
+    "windows line endings, last line open": (b"a,b\r\n1,2\r\n3,4\r", {}),
+    "quoted values": (b'a,b\n"1,5","x ""y"""\n3,4\n', {}),
+    "quoted, no final line break": (b'a,b\n"1",2\n3,"4"', {}),
+    "quoted line break": (b'a,b\n1,"2\n3"\n4,5\n', {}),
+    "empty values": (b"a,b\n,\n1,\n", {}),
+    "header only": (b"b,a\n", {}),
+    "header only, no line break": (b"b,a", {}),
+    "no header": (b"1,2\n3,4\n", {"header": False}),
+    "columns in another order": (b"b,a\n2,1\n", {}),
+    "utf-8 values": ("a,b\ncafé,ñ\n".encode(), {}),
+    "byte-order mark": (b"\xef\xbb\xbfa,b\n1,2\n", {}),
+    "undecodable header": (b"a,b\xe9\n1,2\n", {}),
+    "latin-1": ("a,b\ncafé,1\n".encode("latin-1"), {"encoding": "latin-1"}),
+    "semicolons": (b"a;b\n1;2\n", {"delimiter": ";"}),
+    "old mac": (b"a,b\r1,2\r3,4\r", {}),
+}
+
+
+def _outcome(data: bytes, contract: DatasetContract):
+    findings: list[str] = []
+    try:
+        table = read_landed_file(data, landed(data), contract, LOADED_AT, findings)
+    except LandingFileError as exc:
+        return "error", str(exc), findings
+    return "table", table, findings
+
+
+@pytest.mark.parametrize("policy", ["reject_file", "quarantine_rows"])
+@pytest.mark.parametrize(("data", "csv"), AGREEMENT.values(), ids=AGREEMENT.keys())
+def test_the_clean_file_path_reads_what_the_full_path_reads(data, csv, policy, monkeypatch):
+    """A clean file skips decoding and may be parsed in parallel; tables, findings and messages
+    are the same as where every file takes the full path."""
+    from lakehouse_assets.layers import landing
+
+    contract = make_contract(csv=csv, source={"file_checks": {"policy": policy}})
+    fast = _outcome(data, contract)
+    monkeypatch.setattr(landing, "_read_clean_csv", lambda *args: None)
+    full = _outcome(data, contract)
+    assert fast[0] == full[0] and fast[2] == full[2]
+    if fast[0] == "table":
+        assert fast[1].equals(full[1]), (fast[1].to_pylist(), full[1].to_pylist())
+    else:
+        assert fast[1] == full[1]
+
+
+def test_a_large_unquoted_file_is_read_in_parallel_as_the_full_path_reads_it(monkeypatch):
+    from lakehouse_assets.layers import landing
+
+    lines = [b"a,b"] + [f"{i},{'x' * (i % 7)}".encode() for i in range(200_000)]
+    data = b"\n".join(lines) + b"\n"
+    fast = _outcome(data, make_contract())
+    monkeypatch.setattr(landing, "_read_clean_csv", lambda *args: None)
+    full = _outcome(data, make_contract())
+    assert fast[0] == full[0] == "table" and fast[1].equals(full[1]) and fast[1].num_rows == 200_000
