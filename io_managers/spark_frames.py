@@ -142,19 +142,34 @@ def _merge_upsert(existing, incoming, keys: tuple[str, ...], delivery_column: st
     return kept.unionByName(incoming, allowMissingColumns=True), unmatched, kept
 
 
-def _commit_directory(table: Table, commit_id: str) -> str:
+def commit_directory(table: Table, commit_id: str) -> str:
     return f"{table.location().rstrip('/')}/data/spark-{commit_id}"
 
 
 def _partition_value(table: Table, column: str):
     """The partition a row lies in, as the table's transform has it (the session's time zone is UTC)."""
-    from pyspark.sql import functions as F
-
     fields = table.spec().fields
     transform = fields[0].transform if len(fields) == 1 else None
+    return partition_value_of(transform_name(transform), column)
+
+
+def transform_name(transform) -> str:
+    """The table's time transform by name ("hour", "day", "month"), as a job outside the Dagster
+    process is told it."""
     if isinstance(transform, HourTransform):
-        return F.date_format(F.date_trunc("hour", F.col(column)), "yyyy-MM-dd-HH")
+        return "hour"
     if isinstance(transform, MonthTransform):
+        return "month"
+    return "day"
+
+
+def partition_value_of(transform: str, column: str):
+    """A row's partition value under the named time transform, as its directory names it."""
+    from pyspark.sql import functions as F
+
+    if transform == "hour":
+        return F.date_format(F.date_trunc("hour", F.col(column)), "yyyy-MM-dd-HH")
+    if transform == "month":
         return F.date_format(F.col(column), "yyyy-MM")
     return F.date_format(F.col(column), "yyyy-MM-dd")
 
@@ -162,35 +177,48 @@ def _partition_value(table: Table, column: str):
 def _write_files(frame, directory: str, table: Table, table_slice: TableSlice) -> list[str]:
     """Parquet files under the table's data location, each holding a single partition value,
     written by the executors; the paths of exactly the files the job's successful tasks wrote."""
+    value = _partition_value(table, table_slice.partition_column) if table_slice.is_partitioned else None
+    written = write_frame_files(
+        frame,
+        directory,
+        executor_io_properties(table.io.properties),
+        value,
+        parquet_options(table.properties),
+        row_group_rows(table.properties),
+        PyArrowFileIO(table.io.properties),
+    )
+    return [path for path, _ in written]
+
+
+def write_frame_files(
+    frame, directory: str, io_properties: dict, value, options: dict, rows_per_group: int, io
+) -> list[tuple[str, int]]:
+    """The frame as Parquet files under `directory`, one partition `value` (a column expression, or
+    None) per file, written by the executors through `io_properties`; (path, rows) of exactly the
+    files the job's successful tasks wrote, anything else under `directory` removed through `io`."""
     partition_column = None
-    if table_slice.is_partitioned:
+    if value is not None:
         # A copy of the partition value names the directory and sends each partition to one task;
         # the column itself stays in the file, so pyiceberg derives each file's partition value
         # from its statistics.
         partition_column = PARTITION_DIRECTORY_COLUMN
-        value = _partition_value(table, table_slice.partition_column)
         frame = (
             frame.withColumn(partition_column, value)
             .repartition(partition_column)
             .sortWithinPartitions(partition_column)
         )
-    write = parquet_writer(
-        directory,
-        executor_io_properties(table.io.properties),
-        partition_column,
-        parquet_options(table.properties),
-        row_group_rows(table.properties),
-    )
+    write = parquet_writer(directory, io_properties, partition_column, options, rows_per_group)
     written = frame.mapInArrow(write, spark_schema_of(WRITTEN_SCHEMA)).toArrow()
-    files = sorted(path for path, rows in zip(*written.to_pydict().values(), strict=True) if rows)
-    _remove_all_but(directory, files, table)
+    files = sorted((path, rows) for path, rows in zip(*written.to_pydict().values(), strict=True) if rows)
+    _remove_all_but(directory, [path for path, _ in files], io)
     return files
 
 
-def _remove_all_but(directory: str, files: list[str], table: Table) -> None:
+def _remove_all_but(directory: str, files: list[str], io: PyArrowFileIO) -> None:
     """What failed or duplicate task attempts left beside the files the job returned, and files of
     no rows."""
-    filesystem, root = _filesystem(directory, table)
+    scheme, netloc, root = PyArrowFileIO.parse_location(directory)
+    filesystem = io.fs_by_scheme(scheme, netloc)
     keep = {PyArrowFileIO.parse_location(file)[2] for file in files}
     try:
         infos = filesystem.get_file_info(pafs.FileSelector(root, recursive=True))
@@ -208,7 +236,7 @@ def _filesystem(directory: str, table: Table):
     return io.fs_by_scheme(scheme, netloc), path
 
 
-def _remove_directory(directory: str, table: Table) -> None:
+def remove_directory(directory: str, table: Table) -> None:
     """Everything a failed write or commit left under its own directory (tasks may have written parts)."""
     filesystem, root = _filesystem(directory, table)
     with contextlib.suppress(FileNotFoundError):
@@ -253,10 +281,10 @@ def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPl
         )
         plan = plan.with_merge(merge)
 
-    directory = _commit_directory(table, plan.commit_id)
+    directory = commit_directory(table, plan.commit_id)
 
     # Parts a failed Spark job wrote, or files of a failed commit, must not linger as orphans.
-    with removed_unless_committed(lambda: _remove_directory(directory, table)):
+    with removed_unless_committed(lambda: remove_directory(directory, table)):
         files = _write_files(to_write, directory, table, request.slice)
         snapshot_id = publish(table, plan, lambda transaction: replace_with_files(transaction, plan, files))
     return CommitResult(
