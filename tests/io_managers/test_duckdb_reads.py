@@ -31,8 +31,8 @@ def test_duckdb_reads_every_demo_table_as_pyiceberg_does_before_and_after_an_ups
     assert materialize_partitions(assets, resources, str(START), str(END), selection=dated).success
 
     tables = assert_duckdb_reads_what_pyiceberg_reads(catalog)
-    # the layers' 22 tables and the file ledger
-    assert len(tables) == 23
+    # the layers' 22 tables, the file ledger and the quality history
+    assert len(tables) == 24
 
     # a corrected file for the second day: staging.flights upserts the changed row over the old one
     path = settings.landing_dir / "flights" / f"flights_{END}.csv"

@@ -5,6 +5,7 @@ the AWS variables of a cluster pointed at the tests' moto server: the executors 
 zone and write the warehouse with their own credentials, as a cluster's would.
 """
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -50,8 +51,13 @@ def spark_resource(spark_connect, record_property) -> SparkResource:
     before = java_descendants(exclude=spark_connect.process.pid)
     record_property("spark_connect.startup_s", round(spark_connect.startup_s, 1))
     resource = SparkResource(remote=spark_connect.url)
-    yield resource
-    assert is_connect_session(resource.session())
-    assert java_descendants(exclude=spark_connect.process.pid) <= before
-    if not had_context:
-        assert pyspark.SparkContext._active_spark_context is None
+    try:
+        yield resource
+        assert is_connect_session(resource.session())
+        assert java_descendants(exclude=spark_connect.process.pid) <= before
+        if not had_context:
+            assert pyspark.SparkContext._active_spark_context is None
+    finally:
+        # Starting a Connect session marks the whole process as Connect-only (pyspark sets
+        # SPARK_CONNECT_MODE_ENABLED); later tests in this worker build classic local sessions.
+        os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
