@@ -64,6 +64,7 @@ team-dev: demo postgresql
 	test -e $(TEAM_DAGSTER_HOME)/dagster.yaml || cp deploy/team/dagster.yaml $(TEAM_DAGSTER_HOME)/dagster.yaml
 	set -e; exports=$$($(BIN)/python deploy/team/local_postgres.py start $(PG_ROOT)); eval "$$exports"; \
 	export DAGSTER_HOME=$(TEAM_DAGSTER_HOME) DAGSTER_EVENT_BATCH_SIZE=$(DAGSTER_EVENT_BATCH_SIZE); \
+	$(BIN)/dagster instance migrate >/dev/null; \
 	$(BIN)/dagster-daemon run & daemon=$$!; \
 	trap 'set +e; kill $$daemon 2>/dev/null; wait $$daemon; $(BIN)/python deploy/team/local_postgres.py stop $(PG_ROOT)' EXIT; \
 	trap 'exit 130' INT TERM; \

@@ -73,6 +73,11 @@ def team_dagster_home(tmp_path, monkeypatch, postgres_cluster, postgres_database
     home = tmp_path / "dagster_team"
     home.mkdir()
     shutil.copy(REPO_ROOT / "deploy" / "team" / "dagster.yaml", home / "dagster.yaml")
+    # Dagster creates its schema on the first open of fresh storage; processes opening it at once
+    # race on that (one fails in a data migration). A deployment creates it once before anything
+    # starts (`make team-dev` runs `dagster instance migrate`), and so does this fixture.
+    with dg.DagsterInstance.from_config(str(home)):
+        pass
     return home
 
 
