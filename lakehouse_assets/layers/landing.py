@@ -263,19 +263,8 @@ def _read_csv(
     # without bad rows the lines are just consecutive: skip the set difference (a sort of every line)
     good_lines = np.setdiff1d(every_line, [row.number for row in invalid]) if invalid else every_line
     # The parser still follows an open quote past the end of a line, which would shift every
-    # _source_line after it (and, with an unclosed quote, swallow the rest of the file). Only a
-    # quoted field can hold a line break, and one search of the columns' bytes rules it out; the
-    # value-by-value search runs only to name the row.
-    if quoted and _may_contain(table, header, b"\n"):
-        spans_lines = functools.reduce(
-            pc.or_, (pc.match_substring(table.column(name), "\n") for name in header)
-        )
-        index = pc.index(spans_lines, True).as_py()
-        if index >= 0:
-            raise LandingFileError(
-                f"{where}: line {good_lines[index]}: a quoted value runs past the end of the line "
-                f"(is a quote not closed?); values cannot contain line breaks"
-            )
+    # _source_line after it (and, with an unclosed quote, swallow the rest of the file).
+    _refuse_values_across_lines(table, header, quoted, good_lines, where)
     # The parser would read a blank line as a row of empty strings, so the file is searched (up to
     # the line break added above) only when a row holds nothing else, or when rows with the wrong
     # number of fields, which the table does not show, could hide one.
@@ -355,16 +344,7 @@ def _read_clean_csv(
     findings.extend(own_findings)
     first_line_number = 2 if options.header else 1
     lines = np.arange(first_line_number, first_line_number + table.num_rows, dtype=np.int64)
-    if quoted and _may_contain(table, header, b"\n"):
-        spans_lines = functools.reduce(
-            pc.or_, (pc.match_substring(table.column(name), "\n") for name in header)
-        )
-        index = pc.index(spans_lines, True).as_py()
-        if index >= 0:
-            raise LandingFileError(
-                f"{where}: line {lines[index]}: a quoted value runs past the end of the line "
-                f"(is a quote not closed?); values cannot contain line breaks"
-            )
+    _refuse_values_across_lines(table, header, quoted, lines, where)
     if _has_empty_row(table, header):
         line = _first_blank_line(data, len(data))
         if line is not None:
@@ -494,3 +474,18 @@ def empty_landing_table(contract: DatasetContract) -> pa.Table:
         + extra
     )
     return schema.empty_table()
+
+
+def _refuse_values_across_lines(table, header, quoted: bool, line_numbers, where: str) -> None:
+    """Only a quoted field can hold a line break (the parser following an open quote past the end
+    of a line); one search of the columns' bytes rules it out, the value-by-value search runs only
+    to name the row."""
+    if not (quoted and _may_contain(table, header, b"\n")):
+        return
+    spans_lines = functools.reduce(pc.or_, (pc.match_substring(table.column(name), "\n") for name in header))
+    index = pc.index(spans_lines, True).as_py()
+    if index >= 0:
+        raise LandingFileError(
+            f"{where}: line {line_numbers[index]}: a quoted value runs past the end of the line "
+            f"(is a quote not closed?); values cannot contain line breaks"
+        )
