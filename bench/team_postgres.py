@@ -145,6 +145,8 @@ def main() -> None:
     finally:
         local_postgres.stop(root)
         shutil.rmtree(root, ignore_errors=True)
+    if not rows:  # `--variants` with none: the start-up figures only
+        return
     header = list(rows[0])
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
