@@ -158,11 +158,15 @@ def child_ours(work: Path, source: str) -> dict:
     return outcome
 
 
-def child_floor(work: Path) -> dict:
+def child_floor(work: Path, pool: str = "default") -> dict:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
+
+    if pool == "jemalloc":
+        # the pool ours switches to (io_managers/arrow_memory.py): the floor with the same allocator
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
 
     from lakehouse_assets.components.defs_folder import contracts_in
     from lakehouse_assets.layers.raw import arrow_type
@@ -291,6 +295,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
             {
                 "ours": variant("ours", [python, str(HERE), "--child", "ours-csv", str(work)]),
                 "floor": variant("floor", [python, str(HERE), "--child", "floor", str(work)]),
+                "floor, jemalloc": variant(
+                    "floor, jemalloc", [python, str(HERE), "--child", "floor-jemalloc", str(work)]
+                ),
                 "ours write": variant("ours write", [python, str(HERE), "--child", "ours-frame", str(work)]),
                 "dagster-iceberg write": variant(
                     "dagster-iceberg write",
@@ -306,6 +313,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
         ]
     versions = peer_versions(peer)
     vs_floor = pairs.ratio("ours", "floor")
+    vs_floor_jemalloc = pairs.ratio("ours", "floor, jemalloc")
     vs_peer = pairs.ratio("ours write", "dagster-iceberg write")
 
     def phases(name: str) -> str:
@@ -337,8 +345,14 @@ pandas {versions["pandas"]}, pyarrow {versions["pyarrow"]}) in `{peer.parent.par
 {chr(10).join(rows)}
 
 - ours / floor, per pair: {fmt_list(pairs.ratios("ours", "floor"))} -> median **{vs_floor:.2f}x** (target <= 1.5x)
+- ours / floor with the jemalloc pool (the allocator ours switches to), per pair:
+  {fmt_list(pairs.ratios("ours", "floor, jemalloc"))} -> median **{vs_floor_jemalloc:.2f}x**
 - ours write / dagster-iceberg write, per pair: {fmt_list(pairs.ratios("ours write", "dagster-iceberg write"))}
   -> median **{vs_peer:.2f}x** (target < 1)
+
+`floor, jemalloc` = the same floor with pyarrow's jemalloc pool as its default, as ours
+allocates (`io_managers/arrow_memory.py`); pyarrow's default pool, mimalloc, returns freed pages
+to the system after 10 ms and faults them in again on the next allocation.
 
 `ours` = read (`read_landed_file` on the file's bytes) + type (`type_landing_rows`) + write (our IO
 manager's `handle_output` for `raw.flights` and the empty `raw.flights_rejects`: schema/doc
@@ -363,6 +377,12 @@ Where `read` and `type` go (one diagnostic process on the same file, seconds):
                 "ok": vs_floor <= 1.5,
             },
             {
+                "case": "1 landing->raw vs floor on jemalloc",
+                "measured": f"{vs_floor_jemalloc:.2f}x",
+                "target": "<= 1.5x",
+                "ok": vs_floor_jemalloc <= 1.5,
+            },
+            {
                 "case": "1 write vs dagster-iceberg",
                 "measured": f"{vs_peer:.2f}x",
                 "target": "< 1x (faster)",
@@ -382,11 +402,13 @@ Where `read` and `type` go (one diagnostic process on the same file, seconds):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--child", choices=["ours-csv", "ours-frame", "floor", "diagnose"], required=True)
+    parser.add_argument(
+        "--child", choices=["ours-csv", "ours-frame", "floor", "floor-jemalloc", "diagnose"], required=True
+    )
     parser.add_argument("work", type=Path)
     args = parser.parse_args()
-    if args.child == "floor":
-        outcome = child_floor(args.work)
+    if args.child.startswith("floor"):
+        outcome = child_floor(args.work, "jemalloc" if args.child == "floor-jemalloc" else "default")
     elif args.child == "diagnose":
         outcome = child_diagnose(args.work)
     else:

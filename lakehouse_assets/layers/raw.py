@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from io_managers.arrow_memory import use_reusing_pool
 from lakehouse_assets.contracts.arrow_types import arrow_type
 from lakehouse_assets.contracts.base import Column
 from lakehouse_assets.contracts.columns import REJECT_COLUMNS, REJECT_REASON
@@ -276,6 +277,7 @@ def _nulled(values: pa.Array, present: pa.Array) -> pa.Array:
 
 
 def type_landing_rows(landing: pa.Table, contract: DatasetContract) -> RawResult:
+    use_reusing_pool()
     null_values = list(contract.source.csv.null_values)
     reasons: dict[int, list[str]] = defaultdict(list)
     failed_columns: dict[int, list[str]] = defaultdict(list)
