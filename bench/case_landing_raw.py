@@ -78,9 +78,10 @@ def _time_handle_output(io_manager_class, timings: dict) -> None:
     original = io_manager_class.handle_output
 
     def timed(self, context, obj):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         original(self, context, obj)
         timings["write"] = timings.get("write", 0.0) + time.perf_counter() - started
+        timings["write_cpu"] = timings.get("write_cpu", 0.0) + time.process_time() - cpu_started
 
     io_manager_class.handle_output = timed
 
@@ -127,7 +128,7 @@ def child_ours(work: Path, source: str) -> dict:
             yield dg.Output(frame, output_name="typed")
             return
         timings.clear()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         path = work / "landing" / csv_name(day)
         data = path.read_bytes()
         # the landing asset computes the checksum when it lists files; it is not part of this path
@@ -135,9 +136,11 @@ def child_ours(work: Path, source: str) -> dict:
         file = LandedFile(key=csv_name(day), size=len(data), checksum=checksum)
         landing = read_landed_file(data, file, contract, dt.datetime.now(dt.UTC))
         timings["read"] = time.perf_counter() - started
-        started = time.perf_counter()
+        timings["read_cpu"] = time.process_time() - cpu_started
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = type_landing_rows(landing, contract)
         timings["type"] = time.perf_counter() - started
+        timings["type_cpu"] = time.process_time() - cpu_started
         yield dg.Output(result.typed, output_name="typed")
         yield dg.Output(result.rejects, output_name="rejects")
 
@@ -155,14 +158,19 @@ def child_ours(work: Path, source: str) -> dict:
     table = catalog.load().load_table("raw.flights")
     outcome["rows_in_table"] = table.scan().count()
     outcome["seconds"] = sum(outcome.get(name, 0.0) for name in ("read", "type", "write"))
+    outcome["cpu_seconds"] = sum(outcome.get(f"{name}_cpu", 0.0) for name in ("read", "type", "write"))
     return outcome
 
 
-def child_floor(work: Path) -> dict:
+def child_floor(work: Path, pool: str = "default") -> dict:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
+
+    if pool == "jemalloc":
+        # the pool ours switches to (io_managers/arrow_memory.py): the floor with the same allocator
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
 
     from lakehouse_assets.components.defs_folder import contracts_in
     from lakehouse_assets.layers.raw import arrow_type
@@ -172,7 +180,8 @@ def child_floor(work: Path) -> dict:
     null_values = list(contract.source.csv.null_values)
     outcome = {}
     for day in (WARMUP_DAY, DAY):
-        started = time.perf_counter()
+        cpu = {}
+        started, cpu["read"] = time.perf_counter(), time.process_time()
         table = pacsv.read_csv(
             work / "landing" / csv_name(day),
             convert_options=pacsv.ConvertOptions(
@@ -182,7 +191,8 @@ def child_floor(work: Path) -> dict:
             ),
         )
         read = time.perf_counter() - started
-        started = time.perf_counter()
+        cpu["read"] = time.process_time() - cpu["read"]
+        started, cpu["type"] = time.perf_counter(), time.process_time()
         typed = {}
         for name, target, _ in columns:
             # ISO 8601 with an offset ("2013-01-03T04:00:00Z") casts straight to a zoned timestamp
@@ -190,10 +200,14 @@ def child_floor(work: Path) -> dict:
         typed["_file_date"] = pa.repeat(pa.scalar(day), table.num_rows)
         typed = pa.table(typed)
         cast = time.perf_counter() - started
-        started = time.perf_counter()
+        cpu["type"] = time.process_time() - cpu["type"]
+        started, cpu["write"] = time.perf_counter(), time.process_time()
         pq.write_table(typed, work / f"floor-{day}.parquet", compression="zstd")
         write = time.perf_counter() - started
+        cpu["write"] = time.process_time() - cpu["write"]
         outcome = {
+            **{f"{name}_cpu": seconds for name, seconds in cpu.items()},
+            "cpu_seconds": sum(cpu.values()),
             "read": read,
             "type": cast,
             "write": write,
@@ -291,6 +305,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
             {
                 "ours": variant("ours", [python, str(HERE), "--child", "ours-csv", str(work)]),
                 "floor": variant("floor", [python, str(HERE), "--child", "floor", str(work)]),
+                "floor, jemalloc": variant(
+                    "floor, jemalloc", [python, str(HERE), "--child", "floor-jemalloc", str(work)]
+                ),
                 "ours write": variant("ours write", [python, str(HERE), "--child", "ours-frame", str(work)]),
                 "dagster-iceberg write": variant(
                     "dagster-iceberg write",
@@ -306,26 +323,33 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
         ]
     versions = peer_versions(peer)
     vs_floor = pairs.ratio("ours", "floor")
+    vs_floor_jemalloc = pairs.ratio("ours", "floor, jemalloc")
     vs_peer = pairs.ratio("ours write", "dagster-iceberg write")
 
-    def phases(name: str) -> str:
+    def phases(name: str, suffix: str = "") -> str:
         import statistics
 
         extras = pairs.extra[name]
         return " / ".join(
-            fmt_s(statistics.median(extra.get(phase, 0.0) for extra in extras))
+            fmt_s(statistics.median(extra.get(phase + suffix, 0.0) for extra in extras))
             for phase in ("read", "type", "write")
         )
+
+    def cpu(name: str) -> str:
+        import statistics
+
+        seconds = [extra["cpu_seconds"] for extra in pairs.extra[name] if "cpu_seconds" in extra]
+        return f"{fmt_s(statistics.median(seconds))} ({phases(name, '_cpu')})" if seconds else "-"
 
     import statistics
 
     rows = [
-        "| variant | median s | read / type / write s | runs s | peak MiB |",
-        "|---|---:|---:|---|---:|",
+        "| variant | median s | read / type / write s | CPU s (read / type / write) | runs s | peak MiB |",
+        "|---|---:|---:|---:|---|---:|",
     ]
     for name in pairs.names:
         rows.append(
-            f"| {name} | {fmt_s(pairs.median(name))} | {phases(name)} | {fmt_list(pairs.runs[name])} | "
+            f"| {name} | {fmt_s(pairs.median(name))} | {phases(name)} | {cpu(name)} | {fmt_list(pairs.runs[name])} | "
             f"{statistics.median(peaks[name]):,.0f} |"
         )
     markdown = f"""
@@ -337,8 +361,17 @@ pandas {versions["pandas"]}, pyarrow {versions["pyarrow"]}) in `{peer.parent.par
 {chr(10).join(rows)}
 
 - ours / floor, per pair: {fmt_list(pairs.ratios("ours", "floor"))} -> median **{vs_floor:.2f}x** (target <= 1.5x)
+- ours / floor with the jemalloc pool (the allocator ours switches to), per pair:
+  {fmt_list(pairs.ratios("ours", "floor, jemalloc"))} -> median **{vs_floor_jemalloc:.2f}x**
 - ours write / dagster-iceberg write, per pair: {fmt_list(pairs.ratios("ours write", "dagster-iceberg write"))}
   -> median **{vs_peer:.2f}x** (target < 1)
+
+CPU is the process's CPU time (every thread's: the threaded CSV parse counts once per core it
+ran on), less sensitive than wall time to what else the machine runs.
+
+`floor, jemalloc` = the same floor with pyarrow's jemalloc pool as its default, as ours
+allocates (`io_managers/arrow_memory.py`); pyarrow's default pool, mimalloc, returns freed pages
+to the system after 10 ms and faults them in again on the next allocation.
 
 `ours` = read (`read_landed_file` on the file's bytes) + type (`type_landing_rows`) + write (our IO
 manager's `handle_output` for `raw.flights` and the empty `raw.flights_rejects`: schema/doc
@@ -363,6 +396,12 @@ Where `read` and `type` go (one diagnostic process on the same file, seconds):
                 "ok": vs_floor <= 1.5,
             },
             {
+                "case": "1 landing->raw vs floor on jemalloc",
+                "measured": f"{vs_floor_jemalloc:.2f}x",
+                "target": "<= 1.5x",
+                "ok": vs_floor_jemalloc <= 1.5,
+            },
+            {
                 "case": "1 write vs dagster-iceberg",
                 "measured": f"{vs_peer:.2f}x",
                 "target": "< 1x (faster)",
@@ -382,11 +421,13 @@ Where `read` and `type` go (one diagnostic process on the same file, seconds):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--child", choices=["ours-csv", "ours-frame", "floor", "diagnose"], required=True)
+    parser.add_argument(
+        "--child", choices=["ours-csv", "ours-frame", "floor", "floor-jemalloc", "diagnose"], required=True
+    )
     parser.add_argument("work", type=Path)
     args = parser.parse_args()
-    if args.child == "floor":
-        outcome = child_floor(args.work)
+    if args.child.startswith("floor"):
+        outcome = child_floor(args.work, "jemalloc" if args.child == "floor-jemalloc" else "default")
     elif args.child == "diagnose":
         outcome = child_diagnose(args.work)
     else:

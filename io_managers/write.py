@@ -12,6 +12,7 @@ import pyarrow as pa
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table
 
+from io_managers.arrow_memory import use_reusing_pool
 from io_managers.commit import CommitResult, WriteRequest, count_rows, mark_pair
 from io_managers.pairs import FIRST, PAIR_ID_PROPERTY, PairMarker
 from io_managers.retries import commit_with_retries, retry_commit
@@ -106,6 +107,7 @@ def table_identifier_of(table: Table) -> str:
 
 def write_output(context: dg.OutputContext, obj: object, catalog: IcebergCatalogResource) -> None:
     """Commit the frame an asset returned (pandas, Arrow, Narwhals or Spark) to its table's slice."""
+    use_reusing_pool()
     metadata = context.definition_metadata or {}
     # an asset declared without a spec (outside the factory) is an unpartitioned overwrite
     spec = TableSpec.from_metadata(metadata) or TableSpec.for_key(context.asset_key)

@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from io_managers.arrow_memory import use_reusing_pool
+
 # (the lineage and row-error column names live with the asset definitions' column schema)
 from lakehouse_assets.contracts.arrow_types import arrow_type
 from lakehouse_assets.contracts.columns import (
@@ -105,6 +107,7 @@ def read_landed_file(
     rows land the same way. What the contract's file checks accepted rather than rejected is
     appended to `findings`.
     """
+    use_reusing_pool()
     findings = [] if findings is None else findings
     source = contract.source
     compression = source.compression_of(file.key)

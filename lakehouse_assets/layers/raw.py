@@ -5,7 +5,6 @@ strings and the reason, in `raw.<dataset>_rejects`.
 """
 
 import datetime as dt
-import functools
 import math
 import re
 from collections import defaultdict
@@ -16,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from io_managers.arrow_memory import use_reusing_pool
 from lakehouse_assets.contracts.arrow_types import arrow_type
 from lakehouse_assets.contracts.base import Column
 from lakehouse_assets.contracts.columns import REJECT_COLUMNS, REJECT_REASON
@@ -247,17 +247,42 @@ def _present(values: pa.Array, null_values: list[str]) -> pa.Array:
 
     A null is what a JSON or Parquet file had no value for, a CSV column the file lacked, or a field
     of a row landing flagged (which raw rejects whole anyway). (A few comparisons are cheaper than
-    `is_in`'s hashing.)
+    `is_in`'s hashing; "" is told from the offsets alone: see `_equal_to`.)
     """
-    if not null_values:
-        return pc.is_valid(values) if values.null_count else pa.repeat(pa.scalar(True), len(values))
     if len(null_values) > 3:
         present = pc.invert(pc.is_in(values, pa.array(null_values, pa.string())))
     else:
-        present = functools.reduce(
-            pc.and_, (pc.not_equal(values, pa.scalar(value, pa.string())) for value in null_values)
+        absent = None
+        for null_value in dict.fromkeys(null_values):
+            equal = _equal_to(values, null_value)
+            if equal is not None:
+                absent = equal if absent is None else pc.or_(absent, equal)
+        present = None if absent is None else pc.invert(absent)
+    if values.null_count:
+        valid = pc.is_valid(values)
+        return valid if present is None else pc.and_kleene(present, valid)
+    return pa.repeat(pa.scalar(True), len(values)) if present is None else present
+
+
+def _equal_to(values: pa.Array, text: str) -> pa.Array | None:
+    """Where a value is `text` (null where it is null); None when no value is.
+
+    "" in a plain string array is found from the offsets (a value's length) without reading a
+    string, and a column without one (the common case) needs no mask at all. (Searching the data
+    buffer for another text first cost as much as comparing every value.)
+    """
+    plain = values.type in (pa.string(), pa.large_string()) and values.buffers()[1] is not None
+    if plain and text == "":
+        width = 4 if values.type == pa.string() else 8
+        offsets = np.frombuffer(
+            values.buffers()[1], dtype=f"<i{width}", count=len(values) + 1, offset=values.offset * width
         )
-    return pc.and_kleene(present, pc.is_valid(values)) if values.null_count else present
+        empty = offsets[1:] == offsets[:-1]
+        if not empty.any():
+            return None
+        # (a null slot also reads as empty here; the caller makes every null slot absent anyway)
+        return pa.array(empty)
+    return pc.equal(values, pa.scalar(text, pa.string()))
 
 
 def _nulled(values: pa.Array, present: pa.Array) -> pa.Array:
@@ -276,6 +301,7 @@ def _nulled(values: pa.Array, present: pa.Array) -> pa.Array:
 
 
 def type_landing_rows(landing: pa.Table, contract: DatasetContract) -> RawResult:
+    use_reusing_pool()
     null_values = list(contract.source.csv.null_values)
     reasons: dict[int, list[str]] = defaultdict(list)
     failed_columns: dict[int, list[str]] = defaultdict(list)

@@ -288,3 +288,38 @@ def _bits(value):
 
 def typed_alone(text: str, type_name: str):
     return _parse_validated(pa.array([text], pa.string()), Column(name="v", type=type_name))[0].as_py()
+
+
+def _present_by_comparison(values: pa.Array, null_values: list[str]) -> pa.Array:
+    """What `_present` must give: every value compared with every null value, null slots absent."""
+    present = pa.repeat(pa.scalar(True), len(values))
+    for value in null_values:
+        present = pc.and_(present, pc.not_equal(values, pa.scalar(value, pa.string())))
+    return pc.fill_null(pc.and_kleene(present, pc.is_valid(values)), False)
+
+
+PRESENT_VALUES = ["", "NA", "na", "N/A", "NAN", "NA ", " ", "0", "x", "ünïcödé", '""', "''", "A", "N"]
+
+
+@pytest.mark.parametrize("null_values", [[], [""], ["NA"], ["", "NA"], ["", "", "NA"], ["NA", "null", ""]])
+@pytest.mark.parametrize("seed", range(6))
+def test_present_finds_the_null_values_as_comparing_every_value_does(null_values, seed):
+    """ "" is found from the offsets: also in slices, large strings, columns with nulls, none or only
+    empty values."""
+    rng = random.Random(seed)
+    rows = [rng.choice([*PRESENT_VALUES, None]) for _ in range(rng.choice([1, 7, 300, 2000]))]
+    cases = [
+        rows,
+        [value for value in rows if value != ""],
+        [value if value is not None else "" for value in rows],
+        [""] * len(rows),
+        ["1"] * len(rows),
+    ]
+    for case in cases:
+        for type_ in (pa.string(), pa.large_string()):
+            whole = pa.array(case, type_)
+            for values in (whole, whole.slice(len(case) // 3), whole.slice(1, max(0, len(case) - 2))):
+                expected = _present_by_comparison(values, null_values)
+                got = raw._present(values, null_values)
+                assert got.null_count == 0
+                assert got.equals(expected), (case[:20], type_, null_values)
