@@ -13,7 +13,8 @@ The dagster-iceberg peer needs pyiceberg < 0.12, so it lives in a virtualenv of 
 on first use (see `peer_python`; LAKEHOUSE_BENCH_PEER_VENV moves it).
 
 Sizes can be changed without editing: LAKEHOUSE_BENCH_UPSERT_ROWS / _UPSERT_TIMEOUT (case 3),
-LAKEHOUSE_BENCH_BACKFILL_END / _BACKFILL_REPEATS (case 4), LAKEHOUSE_BENCH_ENGINE_SCALES (case 6),
+LAKEHOUSE_BENCH_BACKFILL_END / _BACKFILL_REPEATS / _BACKFILL_STORAGES (sqlite,postgresql) /
+_BACKFILL_SIZING (setting or contract) (case 4), LAKEHOUSE_BENCH_ENGINE_SCALES (case 6),
 LAKEHOUSE_BENCH_COMPACTION_DAYS / _APPENDS / _ROWS (case 7).
 """
 

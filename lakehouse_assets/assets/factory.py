@@ -34,7 +34,13 @@ from lakehouse_assets.contracts.columns import (
     lineage_descriptions,
     type_label,
 )
-from lakehouse_assets.contracts.contract import Contract, DatasetContract, ModelContract, resolve_partitions
+from lakehouse_assets.contracts.contract import (
+    Contract,
+    DatasetContract,
+    ModelContract,
+    backfill_partitions_per_run,
+    resolve_partitions,
+)
 from lakehouse_assets.contracts.partitioning import Partitioning
 from lakehouse_assets.contracts.steps import AggregateStep
 from resources.catalog.resource import IcebergCatalogResource
@@ -84,7 +90,13 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 def _backfill_policy(contract: Contract, pandas_days_per_run: int) -> dg.BackfillPolicy | None:
     partitioning = contract.partitioning
     granularity = partitioning.granularity if partitioning else "day"
-    return backfill_policy_for(partitioning is not None, contract.engine, granularity, pandas_days_per_run)
+    return backfill_policy_for(
+        partitioning is not None,
+        contract.engine,
+        granularity,
+        pandas_days_per_run,
+        backfill_partitions_per_run(contract),
+    )
 
 
 def _column_schema(columns: list[tuple[str, str, str]]) -> dg.TableSchema:

@@ -31,7 +31,7 @@ import dagster as dg
 
 from lakehouse_assets.automation.arrivals import DEFAULT_GRACE, ArrivalCursor, batch_id, run_key
 from lakehouse_assets.automation.policies import backfill_policy_for
-from lakehouse_assets.contracts.contract import DatasetContract
+from lakehouse_assets.contracts.contract import DatasetContract, backfill_partitions_per_run
 from lakehouse_assets.contracts.partitioning import PARTITION_KEY_FORMATS
 from resources.landing.local import LandedFile, LandingStorage
 from resources.metrics import Metric, MetricsPublisher
@@ -75,7 +75,12 @@ def partition_ranges(contract: DatasetContract, keys: set[str]) -> list[tuple[st
     import datetime as dt
 
     partitioning = contract.partitioning
-    policy = backfill_policy_for(True, contract.engine, partitioning.granularity)
+    policy = backfill_policy_for(
+        True,
+        contract.engine,
+        partitioning.granularity,
+        partitions_per_run=backfill_partitions_per_run(contract),
+    )
     most = policy.max_partitions_per_run or len(keys) or 1
     key_format = PARTITION_KEY_FORMATS[partitioning.granularity]
 

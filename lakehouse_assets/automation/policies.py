@@ -7,6 +7,7 @@ runs commit independently and a failed one is re-run on its own.
 
 import dagster as dg
 
+from lakehouse_assets.contracts.contract import Contract, backfill_partitions_per_run
 from resources.settings import DEFAULT_PANDAS_DAYS_PER_RUN
 
 SINGLE_RUN_ENGINES = frozenset({"spark"})
@@ -27,18 +28,36 @@ def backfill_policy_for(
     engine: str = "auto",
     granularity: str = "day",
     pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN,
+    partitions_per_run: int | None = None,
 ) -> dg.BackfillPolicy | None:
     """A contract pinned to Spark takes any range in one run; pandas, and `auto` (which may fall
-    back to pandas), take up to `pandas_days_per_run` days' worth of partitions per run
-    (`LAKEHOUSE_PANDAS_DAYS_PER_RUN`). Memory stays bounded regardless: a window whose data
-    outgrows the Spark threshold is read on Spark."""
+    back to pandas), take `partitions_per_run` partitions per run when the contract sizes its runs
+    (`partitioning.partition_size` or `.backfill_partitions_per_run`), else up to
+    `pandas_days_per_run` days' worth (`LAKEHOUSE_PANDAS_DAYS_PER_RUN`). Memory stays bounded
+    regardless: a window whose data outgrows the Spark threshold is read on Spark."""
     if not partitioned:
         return None
     if engine in SINGLE_RUN_ENGINES:
         return dg.BackfillPolicy.single_run()
     return dg.BackfillPolicy.multi_run(
-        max_partitions_per_run=pandas_partitions_per_run(granularity, pandas_days_per_run)
+        max_partitions_per_run=partitions_per_run
+        or pandas_partitions_per_run(granularity, pandas_days_per_run)
     )
+
+
+def partitions_per_run(
+    contract: Contract, pandas_days_per_run: int = DEFAULT_PANDAS_DAYS_PER_RUN
+) -> int | None:
+    """Partitions one backfill run of a partitioned contract takes (None: any range in one run)."""
+    partitioning = contract.partitioning
+    policy = backfill_policy_for(
+        partitioning is not None,
+        contract.engine,
+        partitioning.granularity if partitioning else "day",
+        pandas_days_per_run,
+        backfill_partitions_per_run(contract),
+    )
+    return policy.max_partitions_per_run if policy else None
 
 
 def table_pool(layer: str, name: str) -> str:

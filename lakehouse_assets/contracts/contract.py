@@ -350,7 +350,7 @@ def resolve_partitions(contracts: list[Contract], paths: list[Path] | None = Non
             return resolved[id(contract)]
         if id(contract) in visiting:
             raise fail(contract, "inputs", "the models' inputs form a cycle")
-        partitioned = []
+        partitioned, run_sizes = [], []
         for alias, table in contract.inputs.items():
             producer = producers.get(table)
             if producer is None:
@@ -360,7 +360,8 @@ def resolve_partitions(contracts: list[Contract], paths: list[Path] | None = Non
             upstream = partitions_of(producer, (*visiting, id(contract)))
             if upstream is not None:
                 partitioned.append((f"{alias} ({table})", upstream))
-        resolved[id(contract)] = _model_partitions(contract, partitioned, fail)
+                run_sizes.append(upstream.partitions_per_run(run_bytes(producer)))
+        resolved[id(contract)] = _model_partitions(contract, partitioned, fail, run_sizes)
         return resolved[id(contract)]
 
     return [
@@ -374,10 +375,38 @@ def resolve_partitions(contracts: list[Contract], paths: list[Path] | None = Non
 _TIME_FIELDS = ("granularity", "start", "end", "timezone")
 
 
-def _model_partitions(model: ModelContract, partitioned: list, fail) -> Partitioning | None:
+def run_bytes(contract: Contract) -> int:
+    """The bytes a backfill run of a contract with `partitioning.partition_size` is sized to: what
+    the pandas engine reads before a window goes to Spark (the contract's `spark_threshold_bytes`,
+    else the default 128 MiB), so a sized run stays one pandas read."""
+    from resources.spark.compute import DEFAULT_SPARK_THRESHOLD_BYTES
+
+    threshold = contract.spark_threshold_bytes
+    return DEFAULT_SPARK_THRESHOLD_BYTES if threshold is None else threshold
+
+
+def backfill_partitions_per_run(contract: Contract) -> int | None:
+    """Partitions per backfill run the contract asks for; None when it leaves it to the environment
+    (LAKEHOUSE_PANDAS_DAYS_PER_RUN). Models carry theirs once resolved (`resolve_partitions`)."""
+    partitioning = contract.partitioning
+    if partitioning is None:
+        return None
+    if isinstance(partitioning, Partitioning):
+        return partitioning.partitions_per_run(run_bytes(contract))
+    return partitioning.backfill_partitions_per_run
+
+
+def _model_partitions(
+    model: ModelContract, partitioned: list, fail, run_sizes: list[int | None] = ()
+) -> Partitioning | None:
     declared = model.partitioning
     if declared is None:
         return None
+    # A model runs in the backfill runs of its inputs: it takes their smallest run size when every
+    # partitioned input has one (different policies would split a backfill into more runs).
+    run_size = declared.backfill_partitions_per_run
+    if run_size is None and run_sizes and None not in run_sizes:
+        run_size = min(run_sizes)
     if not partitioned:
         if declared.start is None:
             raise fail(model, "partitioning.start", "required when no input is partitioned")
@@ -387,6 +416,7 @@ def _model_partitions(model: ModelContract, partitioned: list, fail) -> Partitio
             start=declared.start,
             end=declared.end,
             timezone=declared.timezone or "UTC",
+            backfill_partitions_per_run=run_size,
         )
     (first_input, first), *others = partitioned
     for name, other in others:
@@ -407,7 +437,11 @@ def _model_partitions(model: ModelContract, partitioned: list, fail) -> Partitio
                 f"({first.describe()}); a model takes its partitions from its inputs: leave "
                 f"{field} out or make it equal",
             )
-    return Partitioning(column=declared.column, **{field: getattr(first, field) for field in _TIME_FIELDS})
+    return Partitioning(
+        column=declared.column,
+        backfill_partitions_per_run=run_size,
+        **{field: getattr(first, field) for field in _TIME_FIELDS},
+    )
 
 
 def check_together(contracts: list[Contract], paths: list[Path]) -> list[Contract]:

@@ -5,7 +5,7 @@ import re
 import zoneinfo
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, ByteSize, Field, model_validator
 
 from io_managers.table_spec import Granularity
 from lakehouse_assets.contracts.base import StrictModel
@@ -66,6 +66,14 @@ def check_range(granularity: str, start: dt.date | None, end: dt.date | None) ->
                 )
 
 
+def partitions_between(granularity: str, start: dt.date, end: dt.date) -> int:
+    """How many partitions [start, end) holds (hours counted as 24 a day)."""
+    if granularity == "month":
+        return (end.year * 12 + end.month) - (start.year * 12 + start.month)
+    days = (end - start).days
+    return days * 24 if granularity == "hour" else days
+
+
 class ModelPartitioning(StrictModel):
     """A model's partitions: its column, and the time partitions of its partitioned inputs.
 
@@ -79,6 +87,14 @@ class ModelPartitioning(StrictModel):
     start: dt.date | None = None
     end: dt.date | None = None
     timezone: TimeZone | None = None
+    # A run of a backfill writes its whole window in one commit per table and costs a process start
+    # and a share of Dagster's event log: the count is a trade of speed against how much one bad
+    # partition holds back (automation/policies.py).
+    backfill_partitions_per_run: int | None = Field(
+        default=None,
+        ge=1,
+        description="partitions a backfill puts in one run; the environment's days when absent",
+    )
 
     @model_validator(mode="after")
     def _consistent_range(self) -> "ModelPartitioning":
@@ -98,6 +114,33 @@ class Partitioning(ModelPartitioning):
     start: dt.date
     end: dt.date | None = Field(default=None, description="exclusive; open-ended when absent")
     timezone: TimeZone = Field(default="UTC", description="IANA time zone the partitions' times are in")
+    partition_size: ByteSize | None = Field(
+        default=None,
+        description="landed bytes of one partition, roughly (`90 KB`, `2 MiB`): sizes a backfill's runs",
+    )
+
+    @model_validator(mode="after")
+    def _one_run_size(self) -> "Partitioning":
+        if self.partition_size is not None and self.backfill_partitions_per_run is not None:
+            raise ValueError(
+                "declare one of partitioning.partition_size (runs sized by the data) and "
+                "partitioning.backfill_partitions_per_run (a fixed count), not both"
+            )
+        if self.partition_size is not None and self.partition_size < 1:
+            raise ValueError("partitioning.partition_size must be at least 1 byte (for example `90 KB`)")
+        return self
+
+    def partitions_per_run(self, run_bytes: int) -> int | None:
+        """Partitions per backfill run: the declared count, or as many partitions of `partition_size`
+        as `run_bytes` holds (at least one, at most the whole range); None when neither is declared."""
+        if self.backfill_partitions_per_run is not None:
+            return self.backfill_partitions_per_run
+        if self.partition_size is None:
+            return None
+        count = max(1, run_bytes // self.partition_size)
+        if self.end is not None:
+            count = min(count, partitions_between(self.granularity, self.start, self.end))
+        return count
 
     @property
     def definition(self) -> tuple[str, dt.date, dt.date | None, str]:

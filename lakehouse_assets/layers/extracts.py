@@ -284,8 +284,17 @@ def materialize_extract(
             raise dg.Failure(
                 f"table {identifier} does not exist yet: materialise {table_asset} first"
             ) from None
-        file = written[-1]
+    # One line per step, not per partition: every line is an event in Dagster's event log (a year's
+    # backfill run would store 365); the materialisation lists every file (`files`).
+    if len(written) == 1:
+        file = written[0]
         context.log.info(f"wrote {file.rows} rows ({file.bytes} bytes) of {identifier} to {file.uri}")
+    elif written:
+        rows, size = sum(file.rows for file in written), sum(file.bytes for file in written)
+        context.log.info(
+            f"wrote {len(written)} files, {rows} rows ({size} bytes) of {identifier}: "
+            f"{written[0].uri} .. {written[-1].uri}"
+        )
     for file in written:
         notifier.notify(
             "extract_generated",
