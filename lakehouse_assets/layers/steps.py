@@ -37,7 +37,7 @@ from lakehouse_assets.layers.file_checks import LandingFileError, file_name_prob
 from lakehouse_assets.layers.landing import empty_landing_table, read_landed_file
 from lakehouse_assets.layers.raw import type_landing_rows
 from lakehouse_assets.layers.row_partitions import place_rows
-from lakehouse_assets.layers.spark import landing_on_spark, raw_on_spark
+from lakehouse_assets.layers.spark import landing_on_spark, raw_on_spark, tags_spark_jobs
 from lakehouse_assets.layers.transforms import apply_model_steps, apply_staging_steps, row_count
 from resources.catalog.resource import IcebergCatalogResource
 from resources.landing.local import LandedFile, LandingStorage
@@ -72,6 +72,7 @@ def choose_engine(compute: ComputeResource, spec: TableSpec, estimated_bytes: in
     return compute.choose(estimated_bytes, spec.pinned_engine, spec.spark_threshold_bytes)
 
 
+@tags_spark_jobs
 def materialize_landing(
     step: Step[DatasetContract],
     *,
@@ -330,6 +331,7 @@ def _report_unassigned(
 
 
 @records_check_history
+@tags_spark_jobs
 def materialize_raw(step: Step[DatasetContract], landing, *, catalog: IcebergCatalogResource) -> Iterator:
     """Typed rows and rejects as the two outputs, then the landing reconciliation of what was committed."""
     contract = step.contract
@@ -354,6 +356,7 @@ def materialize_raw(step: Step[DatasetContract], landing, *, catalog: IcebergCat
 
 
 @records_check_history
+@tags_spark_jobs
 def materialize_staging(step: Step[DatasetContract], raw, *, catalog: IcebergCatalogResource) -> Iterator:
     """The staging steps, the rules (write-audit-publish) and the raw reconciliation."""
     raw = nw.from_native(raw)
@@ -371,6 +374,7 @@ def model_function(reference: str) -> Callable:
 
 
 @records_check_history
+@tags_spark_jobs
 def materialize_model(
     step: Step[ModelContract], inputs: dict, *, compute: ComputeResource, catalog: IcebergCatalogResource
 ) -> Iterator:

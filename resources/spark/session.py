@@ -6,8 +6,12 @@ when the code location loads. A session whose Python workers are not this proces
 a cluster) is sent the product's code first (`resources.spark.artifacts`).
 """
 
+import contextlib
 import os
 import sys
+import threading
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -25,6 +29,41 @@ LOCAL_DEFAULTS = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
 }
+
+
+# The tags of the step this thread runs, and the sessions that carry them (Spark tags are per thread).
+_step = threading.local()
+_sessions: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _tag(session: Any) -> None:
+    tags = getattr(_step, "tags", ())
+    tagged = getattr(_step, "tagged", None)
+    if not tags or tagged is None or session in tagged:
+        return
+    for tag in tags:
+        session.addTag(tag)
+    tagged.add(session)
+
+
+@contextlib.contextmanager
+def spark_job_tags(*tags: str) -> Iterator[None]:
+    """Every Spark job this thread starts meanwhile carries `tags`, on the sessions open now and
+    those started meanwhile: the server's listeners and event log name the step each job ran for,
+    and `SparkSession.interruptTag` cancels a step's jobs. Starts no session, imports no pyspark."""
+    tags = tuple(tag.replace(",", ";") for tag in tags if tag)
+    previous = getattr(_step, "tags", ()), getattr(_step, "tagged", None)
+    _step.tags, _step.tagged = tags, weakref.WeakSet()
+    try:
+        for session in list(_sessions):
+            _tag(session)
+        yield
+    finally:
+        for session in list(_step.tagged):
+            for tag in tags:
+                with contextlib.suppress(Exception):  # a stopped session has no tags to remove
+                    session.removeTag(tag)
+        _step.tags, _step.tagged = previous
 
 
 class SparkResource(dg.ConfigurableResource):
@@ -68,4 +107,6 @@ class SparkResource(dg.ConfigurableResource):
 
                 ship_product(session)
             self._session = session
+            _sessions.add(session)
+        _tag(self._session)
         return self._session

@@ -65,7 +65,7 @@ def test_upsert_on_spark_merges_inside_the_partition(spark, table):
         commit_spark(table, frame(spark, (day, "a", 1), (day, "a", 2)), request("upsert"))
 
 
-def test_rows_outside_the_partition_fail_before_any_file_is_written(spark, table):
+def test_rows_outside_the_partition_fail_and_leave_no_file_and_no_commit(spark, table):
     with pytest.raises(PartitionWindowError, match="1 rows .* outside the partition 2024-03-01"):
         commit_spark(
             table, frame(spark, (dt.date(2024, 3, 1), "a", 1), (dt.date(2024, 3, 5), "b", 2)), request()
