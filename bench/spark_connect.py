@@ -32,6 +32,14 @@ DAYS = ("2013-01-02", "2013-01-03")
 KINDS = ("read", "write", "count", "checks", "sample/limit", "collect", "other")
 
 
+def event_log_conf(directory: Path) -> dict[str, str]:
+    return {
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": str(directory),
+        "spark.eventLog.compress": "false",
+    }
+
+
 def run_mode(mode: str, remote: str | None, events: Path | None) -> dict:
     import dagster as dg
 
@@ -46,7 +54,7 @@ def run_mode(mode: str, remote: str | None, events: Path | None) -> dict:
     home = Path(tempfile.mkdtemp(prefix=f"bench-spark-{mode}-"))
     spark = {"threshold_bytes": 0, "master": "local[2]"} | ({"remote": remote} if remote else {})
     if events is not None:
-        spark["conf"] = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(events)}
+        spark["conf"] = event_log_conf(events)
     settings = Settings(env="local", home=home, spark=spark)
     write_demo_landing(
         LocalLandingStorage(root=str(settings.landing_dir)), dt.date(2013, 1, 2), dt.date(2013, 1, 3)
@@ -91,37 +99,45 @@ def step_seconds(instance, run_id: str) -> dict[str, float]:
 
 
 def kind_of(plan: str) -> str:
-    """What a SQL execution does, from its physical plan's text (first line is the root)."""
-    if "MapInArrow write(" in plan or "MapInArrow write (" in plan:
+    """What a SQL execution does, from its physical plan: the tree's node names (its first block)
+    and the closures and aggregates in the nodes' details."""
+    tree = plan.split("\n\n", 1)[0]
+    nodes = re.findall(r"([A-Z]\w+) \(\d+\)", tree)
+    top = [node for node in nodes[:4] if node not in ("AdaptiveSparkPlan", "Project")]
+    if "Arguments: write(" in plan:
         return "write"
-    if re.search(r"CollectLimit|GlobalLimit|TakeOrderedAndProject|\bLimit\b", plan.split("+-")[0]) or (
-        "Limit" in plan.splitlines()[0]
+    if "__rule_" in plan:
+        return "checks"
+    if "__sample_rule" in plan or (
+        top and top[0] in ("CollectLimit", "TakeOrderedAndProject", "GlobalLimit")
     ):
         return "sample/limit"
-    if "__rule_" in plan or "__rows" in plan:
-        return "checks"
-    if re.search(r"functions=\[.*count\(", plan) and "MapInArrow" in plan:
-        return "count"
-    if "LocalTableScan" in plan and "MapInArrow" not in plan:
-        return "collect"
-    return "read" if "MapInArrow read" in plan else "other"
+    if top and top[0] in ("HashAggregate", "SortAggregate", "ObjectHashAggregate"):
+        return "count" if re.search(r"Functions \[\d+\]: \[[^\n]*count\(", plan) else "other"
+    if "Arguments: read(" in plan or "Arguments: read_files(" in plan:
+        return "read"
+    return "collect" if nodes and "LocalTableScan" in nodes else "other"
+
+
+def _event_files(directory: Path) -> list[Path]:
+    # Spark 4 logs each application under eventlog_v2_<app>/events_<n>_<app> (rolling files)
+    return sorted(path for path in directory.rglob("events_*") if path.is_file()) or sorted(
+        path for path in directory.iterdir() if path.is_file()
+    )
 
 
 def read_event_logs(directory: Path) -> list[dict]:
     """Every job of every application logged under `directory`: its step tag, kind and seconds."""
     jobs = []
-    for path in sorted(directory.iterdir()):
+    for path in _event_files(directory):
         plans, starts = {}, {}
         for line in path.read_text().splitlines():
             event = json.loads(line)
             name = event["Event"]
             if name.endswith("SparkListenerSQLExecutionStart"):
                 plans[event["executionId"]] = event.get("physicalPlanDescription", "")
-            elif name.endswith("SparkListenerSQLAdaptiveExecutionUpdate"):
-                plans.setdefault(event["executionId"], event.get("physicalPlanDescription", ""))
             elif name == "SparkListenerJobStart":
-                properties = event.get("Properties", {})
-                starts[event["Job ID"]] = (event["Submission Time"], properties)
+                starts[event["Job ID"]] = (event["Submission Time"], event.get("Properties", {}))
             elif name == "SparkListenerJobEnd" and event["Job ID"] in starts:
                 submitted, properties = starts.pop(event["Job ID"])
                 tags = properties.get("spark.job.tags", "")
@@ -184,8 +200,7 @@ def main() -> None:
     directory = Path(tempfile.mkdtemp(prefix="bench-spark-connect-"))
     connect_events = directory / "events-connect"
     connect_events.mkdir()
-    conf = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(connect_events)}
-    server = start_server(directory, conf=conf)
+    server = start_server(directory, conf=event_log_conf(connect_events))
     print(f"Connect server started in {server.startup_s:.1f} s", flush=True)
     results = []
     try:
