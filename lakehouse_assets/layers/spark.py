@@ -23,19 +23,20 @@ RUN_TAG = "dagster-run-{run_id}"
 STEP_TAG = "dagster-step-{run_id}-{step}-{partition}"
 
 
-def step_tags(context: dg.AssetExecutionContext) -> tuple[str, str]:
-    """The Spark job tags of a step: its run, and the run's step and partition (or range)."""
-    partition = "all"
-    if context.has_partition_key_range:
-        keys = context.partition_key_range
-        partition = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
-    elif context.has_partition_key:
-        partition = context.partition_key
-    run_id = context.run_id
-    return (
-        RUN_TAG.format(run_id=run_id),
-        STEP_TAG.format(run_id=run_id, step=context.op.name, partition=partition),
-    )
+def step_tags(context: dg.AssetExecutionContext) -> tuple[str, ...]:
+    """The Spark job tags of a step: its run, and the run's step and partition (or range); none
+    for a body invoked directly, outside a run."""
+    try:
+        run_id, step = context.run_id, context.op.name
+        partition = "all"
+        if context.has_partition_key_range:
+            keys = context.partition_key_range
+            partition = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
+        elif context.has_partition_key:
+            partition = context.partition_key
+    except dg.DagsterError:  # a direct invocation has no op, and no run to tag
+        return ()
+    return RUN_TAG.format(run_id=run_id), STEP_TAG.format(run_id=run_id, step=step, partition=partition)
 
 
 def tags_spark_jobs(materialize: Callable[..., Iterator]) -> Callable[..., Iterator]:

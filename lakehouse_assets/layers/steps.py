@@ -362,7 +362,13 @@ def materialize_staging(step: Step[DatasetContract], raw, *, catalog: IcebergCat
     raw = nw.from_native(raw)
     staged, counts = apply_staging_steps(raw, step.contract.staging)
     yield from _publish_and_reconcile(
-        step, staged, removed=counts.removed, input_name="raw", input_frame=raw, catalog=catalog
+        step,
+        staged,
+        removed=counts.removed,
+        input_name="raw",
+        input_frame=raw,
+        catalog=catalog,
+        input_rows=counts.input_rows,
     )
 
 
@@ -382,13 +388,19 @@ def materialize_model(
     contract = step.contract
     frames = {alias: nw.from_native(frame) for alias, frame in align_engines(compute, inputs).items()}
     if contract.function is not None:
-        result, removed = model_function(contract.function)(**frames), {}
+        result, removed, input_rows = model_function(contract.function)(**frames), {}, None
     else:
         result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
-        removed = counts.removed
+        removed, input_rows = counts.removed, counts.input_rows
     primary = contract.primary_input
     yield from _publish_and_reconcile(
-        step, result, removed=removed, input_name=primary, input_frame=frames[primary], catalog=catalog
+        step,
+        result,
+        removed=removed,
+        input_name=primary,
+        input_frame=frames[primary],
+        catalog=catalog,
+        input_rows=input_rows,
     )
 
 
@@ -400,6 +412,7 @@ def _publish_and_reconcile(
     input_name: str,
     input_frame: nw.DataFrame,
     catalog: IcebergCatalogResource,
+    input_rows: int | None = None,
 ) -> Iterator:
     """Write-audit-publish the result; once it is committed, reconcile its rows with the input's."""
     spec, quality = step.spec, step.contract.quality
@@ -432,7 +445,8 @@ def _publish_and_reconcile(
             check_name=spec.quality.audit,
             asset_key=spec.asset_key,
             input_name=input_name,
-            input_rows=row_count(input_frame),
+            # counted by the steps already when they could (a Spark count is a job)
+            input_rows=row_count(input_frame) if input_rows is None else input_rows,
             removed=removed,
             committed=committed_rows(lakehouse, identifier, spec.partition_column, window) - before,
             kept=kept,
