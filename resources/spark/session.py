@@ -42,7 +42,8 @@ def _tag(session: Any) -> None:
     if not tags or tagged is None or session in tagged:
         return
     for tag in tags:
-        session.addTag(tag)
+        with contextlib.suppress(Exception):  # a stopped session runs no jobs to tag
+            session.addTag(tag)
     tagged.add(session)
 
 
