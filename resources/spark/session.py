@@ -31,15 +31,18 @@ LOCAL_DEFAULTS = {
 }
 
 
-# The tags of the step this thread runs, and the sessions that carry them (Spark tags are per thread).
+# The tags of the steps this thread runs (innermost last), each with the sessions that carry them
+# (Spark tags are per thread).
 _step = threading.local()
 _sessions: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
 def _tag(session: Any) -> None:
-    tags = getattr(_step, "tags", ())
-    tagged = getattr(_step, "tagged", None)
-    if not tags or tagged is None or session in tagged:
+    stack = getattr(_step, "stack", None)
+    if not stack:
+        return
+    tags, tagged = stack[-1]
+    if session in tagged:
         return
     for tag in tags:
         with contextlib.suppress(Exception):  # a stopped session runs no jobs to tag
@@ -51,20 +54,29 @@ def _tag(session: Any) -> None:
 def spark_job_tags(*tags: str) -> Iterator[None]:
     """Every Spark job this thread starts meanwhile carries `tags`, on the sessions open now and
     those started meanwhile: the server's listeners and event log name the step each job ran for,
-    and `SparkSession.interruptTag` cancels a step's jobs. Starts no session, imports no pyspark."""
+    and `SparkSession.interruptTag` cancels a step's jobs. Starts no session, imports no pyspark.
+
+    Each use removes exactly its own tags and entry, whenever it ends: a step's generator that
+    was abandoned is closed when it is collected, possibly inside a later step."""
     tags = tuple(tag.replace(",", ";") for tag in tags if tag)
-    previous = getattr(_step, "tags", ()), getattr(_step, "tagged", None)
-    _step.tags, _step.tagged = tags, weakref.WeakSet()
+    entry = (tags, weakref.WeakSet())
+    if not hasattr(_step, "stack"):
+        _step.stack = []
+    stack = _step.stack
+    stack.append(entry)
     try:
         for session in list(_sessions):
             _tag(session)
         yield
     finally:
-        for session in list(_step.tagged):
+        for session in list(entry[1]):
             for tag in tags:
                 with contextlib.suppress(Exception):  # a stopped session has no tags to remove
                     session.removeTag(tag)
-        _step.tags, _step.tagged = previous
+        for index, item in enumerate(stack):
+            if item is entry:
+                del stack[index]
+                break
 
 
 class SparkResource(dg.ConfigurableResource):

@@ -159,3 +159,15 @@ def test_a_steps_spark_jobs_carry_its_tags_while_it_runs(spark):
         assert "dagster-run-r1" in spark.getTags()
     assert not {"dagster-run-r1", "dagster-step-r1-staging__values-2024-03-01"} & session.getTags()
     assert "dagster-run-r1" not in spark.getTags()
+
+
+def test_a_step_that_ends_out_of_order_removes_only_its_own_tags(spark):
+    # an abandoned step's generator is closed when collected, possibly inside a later step
+    abandoned, later = spark_job_tags("dagster-run-old"), spark_job_tags("dagster-run-new")
+    abandoned.__enter__()
+    later.__enter__()
+    abandoned.__exit__(None, None, None)
+    assert "dagster-run-new" in spark.getTags()
+    assert "dagster-run-old" not in spark.getTags()
+    later.__exit__(None, None, None)
+    assert not {"dagster-run-old", "dagster-run-new"} & spark.getTags()
