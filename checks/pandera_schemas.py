@@ -15,7 +15,7 @@ from typing import Any
 import narwhals as nw
 import pandas as pd
 
-from checks.rules import CompiledRule
+from checks.rules import CompiledRule, FrameVerdict
 from resources.spark.compute import is_spark_frame
 
 SCHEMA_NAME = "contract"
@@ -52,6 +52,7 @@ class SparkTally:
         self.rules = [rule for rule in rules if rule.passes]
         self._counts: dict[str, int] | None = None
         self._frame: Any = None
+        self._verdicts: dict[tuple[str, int], FrameVerdict] = {}
 
     def counts(self, frame: Any) -> dict[str, int]:
         if self._counts is None or self._frame is not frame:
@@ -78,6 +79,13 @@ class SparkTally:
     def passes(self, rule: CompiledRule, frame: Any) -> bool:
         # a rule whose columns are missing is not counted: pandera reports the missing column
         return self.counts(frame).get(rule.name, 1) == 0
+
+    def verdict(self, rule: CompiledRule, frame: Any) -> FrameVerdict:
+        """A frame rule's verdict, computed once per frame (pandera asks, then the outcome)."""
+        key = (rule.name, id(frame))
+        if key not in self._verdicts:
+            self._verdicts[key] = rule.frame_check(frame)
+        return self._verdicts[key]
 
 
 PANDERA_FAILURE_CASES = 5
@@ -118,7 +126,7 @@ def pyspark_schema(rules: list[CompiledRule], tally: SparkTally | None = None):
         pas.Check(
             (lambda frame, rule=rule: tally.passes(rule, frame))
             if rule.passes
-            else (lambda frame, rule=rule: rule.frame_check(frame).passed),
+            else (lambda frame, rule=rule: tally.verdict(rule, frame).passed),
             name=rule.name,
             error=_check_error(rule),
         )
@@ -179,6 +187,46 @@ def _failing_sample(native: Any, rule: CompiledRule, show: list[str], limit: int
     return [{key: _jsonable(value) for key, value in row.items()} for row in head.rows(named=True)]
 
 
+def _spark_failing_samples(
+    native: Any, wanted: list[tuple[CompiledRule, list[str]]], limit: int
+) -> dict[str, list[dict]]:
+    """The first `limit` failing rows of each rule in `wanted` (with the columns it shows), in one
+    Spark job for all of them: each failing row is repeated once per rule it fails, and numbered
+    within its rule in the order of the columns shown."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if not limit or not wanted:
+        return {}
+    columns = list(dict.fromkeys(name for _, show in wanted for name in show))
+    flags = [f"__sample_rule_{index}" for index in range(len(wanted))]
+    flagged = (
+        nw.from_native(native)
+        .select(
+            *(nw.col(name) for name in columns),
+            *(_failing(rule).alias(flag) for (rule, _), flag in zip(wanted, flags, strict=True)),
+        )
+        .to_native()
+    )
+    failed = F.array_compact(
+        F.array(*(F.when(F.col(flag), F.lit(index)) for index, flag in enumerate(flags)))
+    )
+    ranked = (
+        flagged.select(F.explode(failed).alias("__sample_rule"), *columns)
+        .withColumn(
+            "__sample_rank",
+            F.row_number().over(Window.partitionBy("__sample_rule").orderBy(*(F.col(n) for n in columns))),
+        )
+        .filter(F.col("__sample_rank") <= limit)
+        .orderBy("__sample_rule", "__sample_rank")
+    )
+    samples: dict[str, list[dict]] = {rule.name: [] for rule, _ in wanted}
+    for row in ranked.toArrow().to_pylist():
+        rule, show = wanted[row["__sample_rule"]]
+        samples[rule.name].append({key: _jsonable(row[key]) for key in show})
+    return samples
+
+
 def _pandas_failure_counts(native: pd.DataFrame, rules: list[CompiledRule]) -> dict[str, int]:
     frame = nw.from_native(native, eager_only=True)
     present = set(native.columns)
@@ -187,6 +235,11 @@ def _pandas_failure_counts(native: pd.DataFrame, rules: list[CompiledRule]) -> d
         for rule in rules
         if rule.passes and set(rule.columns) <= present
     }
+
+
+def _shown(rule: CompiledRule, identity: list[str], present: set[str]) -> list[str]:
+    """What a failing row's sample shows: its identity, then the values the rule read."""
+    return list(dict.fromkeys(name for name in [*identity, *rule.columns] if name in present))
 
 
 def validate_frame(
@@ -205,6 +258,17 @@ def validate_frame(
         counts = _pandas_failure_counts(native, [rule for rule in rules if rule.name in failures])
         rows = len(native)
     present = set(native.columns)
+    spark_samples = None
+    if is_spark_frame(native):
+        spark_samples = _spark_failing_samples(
+            native,
+            [
+                (rule, _shown(rule, identity, present))
+                for rule in rules
+                if rule.name in failures and rule.passes and set(rule.columns) <= present
+            ],
+            sample_rows,
+        )
     outcomes = []
     for rule in rules:
         missing = [name for name in rule.columns if name not in present]
@@ -216,15 +280,17 @@ def validate_frame(
                 RuleOutcome(rule, False, rows, rows, message=f"columns {missing} are missing from the table")
             )
         elif rule.frame_check is not None:
-            verdict = rule.frame_check(native)
+            verdict = tally.verdict(rule, native) if spark_samples is not None else rule.frame_check(native)
             failing = sum(verdict.failing_groups.values())
             sample = [{"partition": key, "rows": count} for key, count in verdict.failing_groups.items()]
             outcomes.append(
                 RuleOutcome(rule, False, rows, failing, sample[:sample_rows], message=verdict.message)
             )
         else:
-            show = list(dict.fromkeys(name for name in [*identity, *rule.columns] if name in present))
-            sample = _failing_sample(native, rule, show, sample_rows)
+            if spark_samples is not None:
+                sample = spark_samples.get(rule.name, [])
+            else:
+                sample = _failing_sample(native, rule, _shown(rule, identity, present), sample_rows)
             outcomes.append(
                 RuleOutcome(rule, False, rows, counts[rule.name], sample, message=failures[rule.name])
             )

@@ -19,7 +19,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-WRITTEN_SCHEMA = pa.schema([("path", pa.string()), ("rows", pa.int64())])
+# one row per file written (path, rows), and one summary row per task (no path): the rows it did not
+# write because they lie outside the partition, its number, and the first rows it wrote (Arrow IPC)
+WRITTEN_SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("rows", pa.int64()),
+        ("outside", pa.int64()),
+        ("task", pa.int64()),
+        ("preview", pa.binary()),
+    ]
+)
 FILE_LIST_SCHEMA = pa.schema([("path", pa.string())])
 # properties that may hold a secret never leave the driver
 SECRET_MARKERS = ("key", "secret", "token", "password", "sas", "credential")
@@ -54,22 +64,56 @@ def _runs(batch: pa.RecordBatch, column: str | None) -> Iterator[tuple[str | Non
         offset += count
 
 
+def _task_number() -> int:
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    return context.partitionId() if context is not None else 0
+
+
+def _ipc_bytes(batches: list[pa.RecordBatch], schema: pa.Schema) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, schema) as stream:
+        for batch in batches:
+            stream.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def preview_of(written: pa.Table) -> pa.Table | None:
+    """The rows the lowest-numbered task that wrote any kept aside (`parquet_writer`'s preview)."""
+    summaries = [
+        row for row in written.filter(pc.is_null(written.column("path"))).to_pylist() if row["preview"]
+    ]
+    if not summaries:
+        return None
+    first = min(summaries, key=lambda row: row["task"])
+    return pa.ipc.open_stream(first["preview"]).read_all()
+
+
 def parquet_writer(
     directory: str,
     properties: dict[str, str],
     partition_column: str | None,
     options: dict,
     rows_per_group: int,
+    outside_column: str | None = None,
+    preview_rows: int = 0,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """A `mapInArrow` function: its task's rows as Parquet files under `directory`, one file per
     value of `partition_column` (the rows arrive sorted by it, so one file is open at a time), and
-    one row per file written (path, rows) for the driver to commit."""
+    one row per file written (path, rows) for the driver to commit.
+
+    The same pass answers what the driver would otherwise ask in jobs of its own: rows flagged by
+    `outside_column` (true: outside the partition being written) are counted and not written, and
+    the task's first `preview_rows` written rows come back, in one summary row of no path.
+    """
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         io = _file_io(properties)
         task = uuid.uuid4().hex
         written: list[dict] = []
         writer, stream, current = None, None, object()
+        outside, preview, previewed, schema = 0, [], 0, None
 
         def close() -> None:
             if writer is not None:
@@ -78,6 +122,10 @@ def parquet_writer(
 
         try:
             for batch in batches:
+                if outside_column is not None:
+                    flags = pc.fill_null(batch.column(outside_column), True)
+                    outside += pc.sum(flags.cast(pa.int64())).as_py() or 0
+                    batch = batch.filter(pc.invert(flags)).drop_columns([outside_column])
                 for value, rows in _runs(batch, partition_column):
                     if writer is None or value != current:
                         close()
@@ -89,9 +137,16 @@ def parquet_writer(
                         current = value
                     writer.write_batch(rows, row_group_size=rows_per_group)
                     written[-1]["rows"] += rows.num_rows
+                    if previewed < preview_rows and rows.num_rows:
+                        preview.append(rows.slice(0, preview_rows - previewed))
+                        previewed += preview[-1].num_rows
+                        schema = rows.schema
         finally:
             close()
-        yield pa.RecordBatch.from_pylist(written, schema=WRITTEN_SCHEMA)
+        summary = {"path": None, "rows": 0, "outside": outside, "task": _task_number(), "preview": None}
+        if preview:
+            summary["preview"] = _ipc_bytes(preview, schema)
+        yield pa.RecordBatch.from_pylist([*written, summary], schema=WRITTEN_SCHEMA)
 
     return write
 

@@ -8,6 +8,8 @@ connector, and works the same locally, on a cluster or over Spark Connect.
 """
 
 import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -39,9 +41,27 @@ from io_managers.spark_files import (
     executor_io_properties,
     parquet_reader,
     parquet_writer,
+    preview_of,
 )
 
 PARTITION_DIRECTORY_COLUMN = "__lakehouse_partition"
+OUTSIDE_COLUMN = "__lakehouse_outside"
+# the rows of a write's preview (the IO manager's `preview` metadata)
+PREVIEW_ROWS = 5
+
+
+@dataclass(frozen=True)
+class WrittenFiles:
+    """What one writing job returned: (path, rows) of each file, the rows it found outside the
+    partition (not written), and the first rows written."""
+
+    files: list[tuple[str, int]]
+    outside: int = 0
+    preview: pa.Table | None = None
+
+    @property
+    def rows(self) -> int:
+        return sum(rows for _, rows in self.files)
 
 
 def spark_schema_of(arrow_schema: pa.Schema):
@@ -127,19 +147,14 @@ def _count_checking_window(frame, table_slice: TableSlice, partition_type) -> in
 
 
 def _merge_upsert(existing, incoming, keys: tuple[str, ...], delivery_column: str | None = None):
-    """As `commit._merge_upsert`: the merged frame, and the existing rows not matched by key and
-    those of them kept (not of a delivery the incoming rows bring again)."""
-    from pyspark.sql import functions as F
-
-    repeated = incoming.groupBy(*keys).count().filter(F.col("count") > 1).limit(1).count()
-    if repeated:
-        raise UpsertKeyError(f"incoming rows repeat the upsert key {list(keys)}; de-duplicate them first")
-    unmatched = existing.join(incoming.select(*keys), on=list(keys), how="left_anti")
-    kept = unmatched
+    """As `commit._merge_upsert`: the merged frame, the existing rows not replaced by key (and, when
+    the rows name their delivery, not of a delivery the incoming rows bring again) with the incoming
+    rows. The incoming keys are known not to repeat (`_upsert_counts`)."""
+    kept = existing.join(incoming.select(*keys), on=list(keys), how="left_anti")
     if delivery_column in existing.columns and delivery_column in incoming.columns:
         redelivered = incoming.select(delivery_column).distinct()
-        kept = unmatched.join(redelivered, on=delivery_column, how="left_anti")
-    return kept.unionByName(incoming, allowMissingColumns=True), unmatched, kept
+        kept = kept.join(redelivered, on=delivery_column, how="left_anti")
+    return kept.unionByName(incoming, allowMissingColumns=True)
 
 
 def commit_directory(table: Table, commit_id: str) -> str:
@@ -174,11 +189,22 @@ def partition_value_of(transform: str, column: str):
     return F.date_format(F.col(column), "yyyy-MM-dd")
 
 
-def _write_files(frame, directory: str, table: Table, table_slice: TableSlice) -> list[str]:
+def _outside_flag(table_slice: TableSlice, partition_type):
+    """True for a row the slice does not own (no partition value, or one outside the window)."""
+    from pyspark.sql import functions as F
+
+    return ~F.coalesce(_window_predicate(table_slice, partition_type), F.lit(False))
+
+
+def _write_files(
+    frame, directory: str, table: Table, table_slice: TableSlice, partition_type
+) -> WrittenFiles:
     """Parquet files under the table's data location, each holding a single partition value,
-    written by the executors; the paths of exactly the files the job's successful tasks wrote."""
+    written by the executors in one job, which also counts the rows outside the slice and keeps
+    a preview; exactly the files the job's successful tasks wrote."""
     value = _partition_value(table, table_slice.partition_column) if table_slice.is_partitioned else None
-    written = write_frame_files(
+    outside = _outside_flag(table_slice, partition_type) if partition_type is not None else None
+    return write_checked_files(
         frame,
         directory,
         executor_io_properties(table.io.properties),
@@ -186,8 +212,9 @@ def _write_files(frame, directory: str, table: Table, table_slice: TableSlice) -
         parquet_options(table.properties),
         row_group_rows(table.properties),
         PyArrowFileIO(table.io.properties),
+        outside=outside,
+        preview_rows=PREVIEW_ROWS,
     )
-    return [path for path, _ in written]
 
 
 def write_frame_files(
@@ -196,7 +223,25 @@ def write_frame_files(
     """The frame as Parquet files under `directory`, one partition `value` (a column expression, or
     None) per file, written by the executors through `io_properties`; (path, rows) of exactly the
     files the job's successful tasks wrote, anything else under `directory` removed through `io`."""
+    return write_checked_files(frame, directory, io_properties, value, options, rows_per_group, io).files
+
+
+def write_checked_files(
+    frame,
+    directory: str,
+    io_properties: dict,
+    value,
+    options: dict,
+    rows_per_group: int,
+    io,
+    outside=None,
+    preview_rows: int = 0,
+) -> WrittenFiles:
+    """As `write_frame_files`, in the same one job: the rows for which the column expression
+    `outside` is true are counted and not written, and the first `preview_rows` rows come back."""
     partition_column = None
+    if outside is not None:
+        frame = frame.withColumn(OUTSIDE_COLUMN, outside)
     if value is not None:
         # A copy of the partition value names the directory and sends each partition to one task;
         # the column itself stays in the file, so pyiceberg derives each file's partition value
@@ -207,11 +252,26 @@ def write_frame_files(
             .repartition(partition_column)
             .sortWithinPartitions(partition_column)
         )
-    write = parquet_writer(directory, io_properties, partition_column, options, rows_per_group)
+    write = parquet_writer(
+        directory,
+        io_properties,
+        partition_column,
+        options,
+        rows_per_group,
+        OUTSIDE_COLUMN if outside is not None else None,
+        preview_rows,
+    )
     written = frame.mapInArrow(write, spark_schema_of(WRITTEN_SCHEMA)).toArrow()
-    files = sorted((path, rows) for path, rows in zip(*written.to_pydict().values(), strict=True) if rows)
+    files = sorted(
+        (path, rows)
+        for path, rows in zip(
+            written.column("path").to_pylist(), written.column("rows").to_pylist(), strict=True
+        )
+        if path is not None and rows
+    )
     _remove_all_but(directory, [path for path, _ in files], io)
-    return files
+    outside_rows = sum(written.column("outside").fill_null(0).to_pylist())
+    return WrittenFiles(files, outside_rows, preview_of(written))
 
 
 def _remove_all_but(directory: str, files: list[str], io: PyArrowFileIO) -> None:
@@ -243,50 +303,123 @@ def remove_directory(directory: str, table: Table) -> None:
         filesystem.delete_dir(root)
 
 
-def commit_spark(table: Table, frame, request: WriteRequest) -> CommitResult:
-    """The Spark path: the same plan and publish steps as Arrow, with files Spark wrote."""
+def commit_spark(
+    table: Table,
+    frame,
+    request: WriteRequest,
+    preview: Callable[[pa.Table], None] | None = None,
+) -> CommitResult:
+    """The Spark path: the same plan and publish steps as Arrow, with files Spark wrote.
+
+    An overwrite or append is one Spark job: the writing pass itself counts the rows (from the
+    files written), finds rows outside the partition (then nothing is committed and the files are
+    removed) and keeps the first rows for `preview`. An upsert computes its merge counts first.
+    """
     skipped = skip_repeated_append(table, request)
     if skipped:
         return skipped
-    from pyspark import StorageLevel
-
     incoming_schema = arrow_schema_of(frame)
     plan, _ = plan_commit(table, incoming_schema.empty_table(), request)
-    # Checked, counted and written: computed once (spilling to disk when large), not three times.
-    frame = _cast_to(frame, plan.target_schema).persist(StorageLevel.MEMORY_AND_DISK)
+    frame = _cast_to(frame, plan.target_schema)
+    if request.mode == "upsert":
+        return _commit_upsert(table, frame, request, plan, preview)
+    directory = commit_directory(table, plan.commit_id)
+    with removed_unless_committed(lambda: remove_directory(directory, table)):
+        written = _write_files(frame, directory, table, request.slice, plan.partition_type)
+        _refuse_outside(written.outside, request.slice)
+        rows = written.rows
+        # no rows: the same stated outcome per write mode as on the Arrow path
+        if rows == 0 and (skipped := empty_input_outcome(request, pa.table({}), table.properties)):
+            remove_directory(directory, table)
+            return skipped
+        plan = plan.with_rows(rows)
+        files = [path for path, _ in written.files]
+        snapshot_id = publish(table, plan, lambda transaction: replace_with_files(transaction, plan, files))
+    if preview is not None and written.preview is not None:
+        preview(written.preview)
+    return CommitResult(request.mode, rows_written=rows, rows_replaced=0, snapshot_id=snapshot_id)
+
+
+def _refuse_outside(outside: int, table_slice: TableSlice) -> None:
+    if outside:
+        raise PartitionWindowError(
+            f"{outside} rows have no {table_slice.partition_column!r} or lie outside the partition "
+            f"{table_slice.label}; nothing was written"
+        )
+
+
+def _upsert_counts(frame, keys: tuple[str, ...], table_slice: TableSlice, partition_type) -> tuple[int, int]:
+    """The incoming rows, in one job that also refuses rows outside the partition and repeated keys."""
+    from pyspark.sql import functions as F
+
+    outside = _outside_flag(table_slice, partition_type) if partition_type is not None else F.lit(False)
+    per_key = frame.groupBy(*keys).agg(
+        F.count(F.lit(1)).alias("rows"), F.sum(outside.cast("long")).alias("outside")
+    )
+    counts = per_key.agg(
+        F.sum("rows").alias("rows"), F.max("rows").alias("most"), F.sum("outside").alias("outside")
+    ).first()
+    _refuse_outside(counts["outside"] or 0, table_slice)
+    if (counts["most"] or 0) > 1:
+        raise UpsertKeyError(f"incoming rows repeat the upsert key {list(keys)}; de-duplicate them first")
+    return counts["rows"] or 0, counts["most"] or 0
+
+
+def _merge_counts(existing, incoming, keys: tuple[str, ...], delivery_column: str | None) -> UpsertMerge:
+    """The existing rows replaced, withdrawn (of a delivery the incoming rows bring again) and
+    kept, counted in one job."""
+    from pyspark.sql import functions as F
+
+    matched = incoming.select(*keys).withColumn("__matched", F.lit(True))
+    flagged = existing.join(matched, on=list(keys), how="left")
+    unmatched = F.col("__matched").isNull()
+    kept = unmatched
+    if delivery_column in existing.columns and delivery_column in incoming.columns:
+        redelivered = incoming.select(delivery_column).distinct().withColumn("__redelivered", F.lit(True))
+        flagged = flagged.join(redelivered, on=delivery_column, how="left")
+        kept = unmatched & F.col("__redelivered").isNull()
+    counts = flagged.agg(
+        F.count(F.lit(1)).alias("existing"),
+        F.sum(unmatched.cast("long")).alias("unmatched"),
+        F.sum(kept.cast("long")).alias("kept"),
+    ).first()
+    existing_rows, unmatched_rows, kept_rows = (
+        counts[name] or 0 for name in ("existing", "unmatched", "kept")
+    )
+    return UpsertMerge(
+        replaced=existing_rows - unmatched_rows, withdrawn=unmatched_rows - kept_rows, kept=kept_rows
+    )
+
+
+def _commit_upsert(
+    table: Table, frame, request: WriteRequest, plan: CommitPlan, preview: Callable[[pa.Table], None] | None
+) -> CommitResult:
+    from pyspark import StorageLevel
+
+    # Counted, merged and written: computed once (spilling to disk when large), not three times.
+    frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        return _commit_persisted(table, frame, request, plan)
+        rows, _ = _upsert_counts(frame, request.primary_key, request.slice, plan.partition_type)
+        # no rows: nothing to insert or replace, no commit (as on the Arrow path)
+        if rows == 0 and (skipped := empty_input_outcome(request, pa.table({}), table.properties)):
+            return skipped
+        plan = plan.with_rows(rows)
+        existing = read_slice(frame.sparkSession, table, request.slice)
+        to_write = _merge_upsert(existing, frame, request.primary_key, request.delivery_column)
+        merge = _merge_counts(existing, frame, request.primary_key, request.delivery_column)
+        plan = plan.with_merge(merge)
+        directory = commit_directory(table, plan.commit_id)
+        # Parts a failed Spark job wrote, or files of a failed commit, must not linger as orphans.
+        with removed_unless_committed(lambda: remove_directory(directory, table)):
+            written = _write_files(to_write, directory, table, request.slice, None)
+            files = [path for path, _ in written.files]
+            snapshot_id = publish(
+                table, plan, lambda transaction: replace_with_files(transaction, plan, files)
+            )
     finally:
         frame.unpersist()
-
-
-def _commit_persisted(table: Table, frame, request: WriteRequest, plan: CommitPlan) -> CommitResult:
-    rows = _count_checking_window(frame, request.slice, plan.partition_type)
-    # no rows: the same stated outcome per write mode as on the Arrow path (no commit for an upsert)
-    if rows == 0 and (skipped := empty_input_outcome(request, pa.table({}), table.properties)):
-        return skipped
-    plan = plan.with_rows(rows)
-    to_write, merge = frame, UpsertMerge()
-    if request.mode == "upsert":
-        existing = read_slice(frame.sparkSession, table, request.slice)
-        to_write, unmatched, kept = _merge_upsert(
-            existing, frame, request.primary_key, request.delivery_column
-        )
-        unmatched_rows = unmatched.count()
-        kept_rows = kept.count() if request.delivery_column else unmatched_rows
-        merge = UpsertMerge(
-            replaced=existing.count() - unmatched_rows,
-            withdrawn=unmatched_rows - kept_rows,
-            kept=kept_rows,
-        )
-        plan = plan.with_merge(merge)
-
-    directory = commit_directory(table, plan.commit_id)
-
-    # Parts a failed Spark job wrote, or files of a failed commit, must not linger as orphans.
-    with removed_unless_committed(lambda: remove_directory(directory, table)):
-        files = _write_files(to_write, directory, table, request.slice)
-        snapshot_id = publish(table, plan, lambda transaction: replace_with_files(transaction, plan, files))
+    if preview is not None and written.preview is not None:
+        preview(written.preview)
     return CommitResult(
         request.mode,
         rows_written=rows,

@@ -143,8 +143,12 @@ def write_output(context: dg.OutputContext, obj: object, catalog: IcebergCatalog
     if on_spark:
         from io_managers.spark_frames import commit_spark
 
-        result = retry_commit(table, request, lambda fresh: commit_spark(fresh, obj, request))
-        preview = obj.limit(PREVIEW_ROWS).toPandas()
+        previews = []
+        result = retry_commit(
+            table, request, lambda fresh: commit_spark(fresh, obj, request, previews.append)
+        )
+        # the writing job's own first rows; a write that wrote nothing has none to show
+        preview = previews[-1].to_pandas() if previews else pd.DataFrame()
     else:
         result = commit_with_retries(table, data, request)
         preview = data.slice(0, PREVIEW_ROWS).to_pandas()

@@ -6,16 +6,50 @@ are identical on both engines by construction, and no task holds more than one f
 """
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator
 
+import dagster as dg
 import pyarrow as pa
 
 from lakehouse_assets.contracts.contract import DatasetContract
 from lakehouse_assets.layers.landing import empty_landing_table, read_landed_file
 from lakehouse_assets.layers.raw import type_landing_rows
 from resources.landing.local import LandedFile
+from resources.spark.session import spark_job_tags
 
 FILE_LIST_SCHEMA = pa.schema([("key", pa.string()), ("size", pa.int64()), ("checksum", pa.string())])
+RUN_TAG = "dagster-run-{run_id}"
+STEP_TAG = "dagster-step-{run_id}-{step}-{partition}"
+
+
+def step_tags(context: dg.AssetExecutionContext) -> tuple[str, ...]:
+    """The Spark job tags of a step: its run, and the run's step and partition (or range); none
+    for a body invoked directly, outside a run."""
+    try:
+        run_id, step = context.run_id, context.op.name
+        partition = "all"
+        if context.has_partition_key_range:
+            keys = context.partition_key_range
+            partition = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
+        elif context.has_partition_key:
+            partition = context.partition_key
+    except dg.DagsterError:  # a direct invocation has no op, and no run to tag
+        return ()
+    return RUN_TAG.format(run_id=run_id), STEP_TAG.format(run_id=run_id, step=step, partition=partition)
+
+
+def tags_spark_jobs(materialize: Callable[..., Iterator]) -> Callable[..., Iterator]:
+    """Every Spark job of the step (its own and its IO manager's commits, which run while the step
+    waits at a `yield`) carries the step's tags (`step_tags`): `interruptTag` with one of them
+    cancels the run's or the step's Spark work, and the server's event log names each job's step."""
+
+    @functools.wraps(materialize)
+    def tagged_step(step, *args, **kwargs) -> Iterator:
+        with spark_job_tags(*step_tags(step.context)):
+            yield from materialize(step, *args, **kwargs)
+
+    return tagged_step
 
 
 def landing_on_spark(

@@ -37,7 +37,7 @@ from lakehouse_assets.layers.file_checks import LandingFileError, file_name_prob
 from lakehouse_assets.layers.landing import empty_landing_table, read_landed_file
 from lakehouse_assets.layers.raw import type_landing_rows
 from lakehouse_assets.layers.row_partitions import place_rows
-from lakehouse_assets.layers.spark import landing_on_spark, raw_on_spark
+from lakehouse_assets.layers.spark import landing_on_spark, raw_on_spark, tags_spark_jobs
 from lakehouse_assets.layers.transforms import apply_model_steps, apply_staging_steps, row_count
 from resources.catalog.resource import IcebergCatalogResource
 from resources.landing.local import LandedFile, LandingStorage
@@ -72,6 +72,7 @@ def choose_engine(compute: ComputeResource, spec: TableSpec, estimated_bytes: in
     return compute.choose(estimated_bytes, spec.pinned_engine, spec.spark_threshold_bytes)
 
 
+@tags_spark_jobs
 def materialize_landing(
     step: Step[DatasetContract],
     *,
@@ -330,6 +331,7 @@ def _report_unassigned(
 
 
 @records_check_history
+@tags_spark_jobs
 def materialize_raw(step: Step[DatasetContract], landing, *, catalog: IcebergCatalogResource) -> Iterator:
     """Typed rows and rejects as the two outputs, then the landing reconciliation of what was committed."""
     contract = step.contract
@@ -354,12 +356,19 @@ def materialize_raw(step: Step[DatasetContract], landing, *, catalog: IcebergCat
 
 
 @records_check_history
+@tags_spark_jobs
 def materialize_staging(step: Step[DatasetContract], raw, *, catalog: IcebergCatalogResource) -> Iterator:
     """The staging steps, the rules (write-audit-publish) and the raw reconciliation."""
     raw = nw.from_native(raw)
     staged, counts = apply_staging_steps(raw, step.contract.staging)
     yield from _publish_and_reconcile(
-        step, staged, removed=counts.removed, input_name="raw", input_frame=raw, catalog=catalog
+        step,
+        staged,
+        removed=counts.removed,
+        input_name="raw",
+        input_frame=raw,
+        catalog=catalog,
+        input_rows=counts.input_rows,
     )
 
 
@@ -371,6 +380,7 @@ def model_function(reference: str) -> Callable:
 
 
 @records_check_history
+@tags_spark_jobs
 def materialize_model(
     step: Step[ModelContract], inputs: dict, *, compute: ComputeResource, catalog: IcebergCatalogResource
 ) -> Iterator:
@@ -378,13 +388,19 @@ def materialize_model(
     contract = step.contract
     frames = {alias: nw.from_native(frame) for alias, frame in align_engines(compute, inputs).items()}
     if contract.function is not None:
-        result, removed = model_function(contract.function)(**frames), {}
+        result, removed, input_rows = model_function(contract.function)(**frames), {}, None
     else:
         result, counts = apply_model_steps(frames[contract.primary_input], frames, contract.steps)
-        removed = counts.removed
+        removed, input_rows = counts.removed, counts.input_rows
     primary = contract.primary_input
     yield from _publish_and_reconcile(
-        step, result, removed=removed, input_name=primary, input_frame=frames[primary], catalog=catalog
+        step,
+        result,
+        removed=removed,
+        input_name=primary,
+        input_frame=frames[primary],
+        catalog=catalog,
+        input_rows=input_rows,
     )
 
 
@@ -396,6 +412,7 @@ def _publish_and_reconcile(
     input_name: str,
     input_frame: nw.DataFrame,
     catalog: IcebergCatalogResource,
+    input_rows: int | None = None,
 ) -> Iterator:
     """Write-audit-publish the result; once it is committed, reconcile its rows with the input's."""
     spec, quality = step.spec, step.contract.quality
@@ -428,7 +445,8 @@ def _publish_and_reconcile(
             check_name=spec.quality.audit,
             asset_key=spec.asset_key,
             input_name=input_name,
-            input_rows=row_count(input_frame),
+            # counted by the steps already when they could (a Spark count is a job)
+            input_rows=row_count(input_frame) if input_rows is None else input_rows,
             removed=removed,
             committed=committed_rows(lakehouse, identifier, spec.partition_column, window) - before,
             kept=kept,

@@ -49,12 +49,36 @@ def row_count(frame: Frame) -> int:
 
 @dataclass
 class StepCounts:
-    """Rows removed by named rules, so the audits can reconcile layer counts."""
+    """Rows removed by named rules, so the audits can reconcile layer counts; and the input's
+    rows when a step counted them (on Spark every count is a job, so the audit reuses it)."""
 
     removed: dict[str, int] = field(default_factory=dict)
+    input_rows: int | None = None
 
     def add(self, rule: str, rows: int) -> None:
         self.removed[rule] = self.removed.get(rule, 0) + rows
+
+
+class _Rows:
+    """The current frame's rows while the steps run, counted at most once between two steps that
+    remove rows: the others (trim, rename, cast, derive, mask, lookup) keep every row."""
+
+    def __init__(self, counts: StepCounts):
+        self.counts, self.known, self.changed = counts, None, False
+
+    def before(self, frame: Frame) -> int:
+        if self.known is None:
+            self.known = row_count(frame)
+            if not self.changed:
+                self.counts.input_rows = self.known
+        return self.known
+
+    def after(self, frame: Frame) -> int:
+        self.changed, self.known = True, row_count(frame)
+        return self.known
+
+    def unknown(self) -> None:
+        self.changed, self.known = True, None
 
 
 def _sha256(value: str) -> str:
@@ -63,6 +87,7 @@ def _sha256(value: str) -> str:
 
 def apply_staging_steps(frame: Frame, steps: list[StagingStep]) -> tuple[Frame, StepCounts]:
     counts = StepCounts()
+    rows = _Rows(counts)
     for step in steps:
         if isinstance(step, TrimStep):
             frame = frame.with_columns(nw.col(name).str.strip_chars() for name in step.trim)
@@ -78,9 +103,9 @@ def apply_staging_steps(frame: Frame, steps: list[StagingStep]) -> tuple[Frame, 
             yyyymmdd = nw.col(spec.year).cast(nw.Int64) * 10000 + nw.col(spec.month) * 100 + nw.col(spec.day)
             frame = frame.with_columns(yyyymmdd.cast(nw.String).str.to_date("%Y%m%d").alias(spec.column))
         elif isinstance(step, DeduplicateStep):
-            before = row_count(frame)
+            before = rows.before(frame)
             frame = deduplicate_latest(frame, step.deduplicate.keys, step.deduplicate.latest_by)
-            counts.add("duplicates", before - row_count(frame))
+            counts.add("duplicates", before - rows.after(frame))
         elif isinstance(step, MaskStep):
             frame = mask_columns(frame, step.mask.columns, step.mask.method)
     return frame, counts
@@ -180,15 +205,17 @@ def apply_model_steps(
     frame: Frame, inputs: dict[str, Frame], steps: list[ModelStep]
 ) -> tuple[Frame, StepCounts]:
     counts = StepCounts()
+    rows = _Rows(counts)
     for step in steps:
         if isinstance(step, LookupStep):
             spec = step.lookup
             frame = lookup(frame, inputs[spec.input], spec.match, spec.columns)
         elif isinstance(step, FilterStep):
             spec = step.filter
-            before = row_count(frame)
+            before = rows.before(frame)
             frame = frame.filter(keeps(spec))
-            counts.add(f"filter {spec.column} {spec.op}", before - row_count(frame))
+            counts.add(f"filter {spec.column} {spec.op}", before - rows.after(frame))
         elif isinstance(step, AggregateStep):
             frame = aggregate(frame, step.aggregate.by, step.aggregate.metrics)
+            rows.unknown()
     return frame, counts

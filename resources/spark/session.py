@@ -6,8 +6,12 @@ when the code location loads. A session whose Python workers are not this proces
 a cluster) is sent the product's code first (`resources.spark.artifacts`).
 """
 
+import contextlib
 import os
 import sys
+import threading
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -25,6 +29,54 @@ LOCAL_DEFAULTS = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
 }
+
+
+# The tags of the steps this thread runs (innermost last), each with the sessions that carry them
+# (Spark tags are per thread).
+_step = threading.local()
+_sessions: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _tag(session: Any) -> None:
+    stack = getattr(_step, "stack", None)
+    if not stack:
+        return
+    tags, tagged = stack[-1]
+    if session in tagged:
+        return
+    for tag in tags:
+        with contextlib.suppress(Exception):  # a stopped session runs no jobs to tag
+            session.addTag(tag)
+    tagged.add(session)
+
+
+@contextlib.contextmanager
+def spark_job_tags(*tags: str) -> Iterator[None]:
+    """Every Spark job this thread starts meanwhile carries `tags`, on the sessions open now and
+    those started meanwhile: the server's listeners and event log name the step each job ran for,
+    and `SparkSession.interruptTag` cancels a step's jobs. Starts no session, imports no pyspark.
+
+    Each use removes exactly its own tags and entry, whenever it ends: a step's generator that
+    was abandoned is closed when it is collected, possibly inside a later step."""
+    tags = tuple(tag.replace(",", ";") for tag in tags if tag)
+    entry = (tags, weakref.WeakSet())
+    if not hasattr(_step, "stack"):
+        _step.stack = []
+    stack = _step.stack
+    stack.append(entry)
+    try:
+        for session in list(_sessions):
+            _tag(session)
+        yield
+    finally:
+        for session in list(entry[1]):
+            for tag in tags:
+                with contextlib.suppress(Exception):  # a stopped session has no tags to remove
+                    session.removeTag(tag)
+        for index, item in enumerate(stack):
+            if item is entry:
+                del stack[index]
+                break
 
 
 class SparkResource(dg.ConfigurableResource):
@@ -68,4 +120,6 @@ class SparkResource(dg.ConfigurableResource):
 
                 ship_product(session)
             self._session = session
+            _sessions.add(session)
+        _tag(self._session)
         return self._session

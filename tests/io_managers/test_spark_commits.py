@@ -13,7 +13,7 @@ from io_managers.commit import UpsertKeyError, WriteRequest
 from io_managers.schema import create_table_if_missing
 from io_managers.slices import PartitionWindowError, TableSlice
 from io_managers.spark_frames import commit_spark, read_slice
-from resources.spark.session import SparkResource
+from resources.spark.session import SparkResource, spark_job_tags
 
 DAY = TableSlice("day", dt.datetime(2024, 3, 1, tzinfo=dt.UTC), dt.datetime(2024, 3, 2, tzinfo=dt.UTC))
 SCHEMA = pa.schema([("day", pa.date32()), ("key", pa.string()), ("value", pa.int64())])
@@ -65,7 +65,7 @@ def test_upsert_on_spark_merges_inside_the_partition(spark, table):
         commit_spark(table, frame(spark, (day, "a", 1), (day, "a", 2)), request("upsert"))
 
 
-def test_rows_outside_the_partition_fail_before_any_file_is_written(spark, table):
+def test_rows_outside_the_partition_fail_and_leave_no_file_and_no_commit(spark, table):
     with pytest.raises(PartitionWindowError, match="1 rows .* outside the partition 2024-03-01"):
         commit_spark(
             table, frame(spark, (dt.date(2024, 3, 1), "a", 1), (dt.date(2024, 3, 5), "b", 2)), request()
@@ -135,3 +135,39 @@ def test_spark_session_settings_come_from_configuration_alone():
     assert "spark.master" not in connect
     cluster = SparkResource(master="yarn").spark_conf()
     assert cluster["spark.master"] == "yarn" and "spark.driver.memory" not in cluster
+
+
+def test_the_writing_job_returns_the_rows_and_a_preview_of_what_it_wrote(spark, table):
+    day = dt.date(2024, 3, 1)
+    previews = []
+    rows = [(day, f"k{index}", index) for index in range(12)]
+    result = commit_spark(table, frame(spark, *rows).repartition(3), request(), previews.append)
+    assert result.rows_written == 12
+    (preview,) = previews
+    assert preview.schema.names == SCHEMA.names
+    assert 0 < preview.num_rows <= 5
+    written = {(row["day"], row["key"], row["value"]) for row in table.scan().to_arrow().to_pylist()}
+    assert {(row["day"], row["key"], row["value"]) for row in preview.to_pylist()} <= written
+
+
+def test_a_steps_spark_jobs_carry_its_tags_while_it_runs(spark):
+    resource = SparkResource(master="local[2]")
+    with spark_job_tags("dagster-run-r1", "dagster-step-r1-staging__values-2024-03-01"):
+        # a session started during the step is tagged too, and so is one open before it
+        session = resource.session()
+        assert {"dagster-run-r1", "dagster-step-r1-staging__values-2024-03-01"} <= session.getTags()
+        assert "dagster-run-r1" in spark.getTags()
+    assert not {"dagster-run-r1", "dagster-step-r1-staging__values-2024-03-01"} & session.getTags()
+    assert "dagster-run-r1" not in spark.getTags()
+
+
+def test_a_step_that_ends_out_of_order_removes_only_its_own_tags(spark):
+    # an abandoned step's generator is closed when collected, possibly inside a later step
+    abandoned, later = spark_job_tags("dagster-run-old"), spark_job_tags("dagster-run-new")
+    abandoned.__enter__()
+    later.__enter__()
+    abandoned.__exit__(None, None, None)
+    assert "dagster-run-new" in spark.getTags()
+    assert "dagster-run-old" not in spark.getTags()
+    later.__exit__(None, None, None)
+    assert not {"dagster-run-old", "dagster-run-new"} & spark.getTags()

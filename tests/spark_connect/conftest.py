@@ -23,6 +23,7 @@ from tests.spark_connect.server import ConnectServer, java_descendants, start_se
 def spark_connect(moto_endpoint) -> ConnectServer:  # noqa: F811
     # its own directory, not pytest's numbered ones, which other pytest processes may rotate away
     directory = Path(tempfile.mkdtemp(prefix="lakehouse-spark-connect-"))
+    _stop_classic_session()
     server = start_server(directory, {"AWS_ENDPOINT_URL": moto_endpoint})
     try:
         found = worker_imports(server.url, "lakehouse_assets")
@@ -33,6 +34,15 @@ def spark_connect(moto_endpoint) -> ConnectServer:  # noqa: F811
         _close_connect_sessions()
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _stop_classic_session() -> None:
+    """A classic session that an earlier test file of this worker left running makes pyspark refuse
+    every Connect session (SESSION_ALREADY_EXIST); later files build their own classic sessions."""
+    from pyspark.sql import SparkSession
+
+    if pyspark.SparkContext._active_spark_context is not None:
+        (SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()).stop()
 
 
 def _close_connect_sessions() -> None:

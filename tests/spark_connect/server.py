@@ -61,8 +61,11 @@ class ConnectServer:
             self.process.wait()
 
 
-def start_server(directory: Path, worker_environment: dict[str, str] | None = None) -> ConnectServer:
-    """The server, listening; `worker_environment` adds variables its JVM and Python workers see."""
+def start_server(
+    directory: Path, worker_environment: dict[str, str] | None = None, conf: dict[str, str] | None = None
+) -> ConnectServer:
+    """The server, listening; `worker_environment` adds variables its JVM and Python workers see,
+    `conf` Spark settings (such as an event log to count the jobs by)."""
     directory.mkdir(parents=True, exist_ok=True)
     python = worker_python(directory / "worker-venv")
     spark_home = Path(pyspark.__file__).parent
@@ -101,6 +104,7 @@ def start_server(directory: Path, worker_environment: dict[str, str] | None = No
         "spark.ui.enabled=false",
         "--conf",
         "spark.sql.shuffle.partitions=8",
+        *(argument for name, value in (conf or {}).items() for argument in ("--conf", f"{name}={value}")),
         "spark-internal",
     ]
     started = time.monotonic()
