@@ -310,7 +310,11 @@ def test_spark_submit_selects_the_job_route_and_emr_serverless_names_what_it_lac
     monkeypatch.setenv("LAKEHOUSE_SPARK_EMR_APPLICATION_ID", "00abc")
     monkeypatch.setenv("LAKEHOUSE_SPARK_EMR_CODE_URI", "s3://code/jobs/")
     job = spark_job_for(load_settings())
-    assert (job.route, job.emr_application_id, job.emr_code_uri) == ("emr-serverless", "00abc", "s3://code/jobs")
+    assert (job.route, job.emr_application_id, job.emr_code_uri) == (
+        "emr-serverless",
+        "00abc",
+        "s3://code/jobs",
+    )
     monkeypatch.setenv("LAKEHOUSE_SPARK_SUBMIT", "yarn")
     with pytest.raises(ValueError, match="LAKEHOUSE_SPARK_SUBMIT='yarn' is not one of local, emr-serverless"):
         load_settings()
