@@ -17,6 +17,7 @@ from pyiceberg.table import Table
 from io_managers.commit import (
     CommitResult,
     WriteRequest,
+    _snapshot_of,
     parquet_options,
     partition_type_of,
     plan_commit,
@@ -28,6 +29,7 @@ from io_managers.commit import (
 )
 from io_managers.empty_input import empty_input_outcome
 from io_managers.pipes_job import FILES_MESSAGE, encode_schema
+from io_managers.retries import RetrySettings, retry_transient
 from io_managers.slices import TableSlice
 from io_managers.spark_files import executor_io_properties
 from io_managers.spark_frames import commit_directory, remove_directory, transform_name
@@ -145,7 +147,18 @@ def commit_job_files(
                 return nothing
         plan = plan.with_rows(rows)
         paths = [f["path"] for f in files]
-        snapshot_id = publish(table, plan, lambda transaction: replace_with_files(transaction, plan, paths))
+
+        def attempt(number: int) -> int | None:
+            # A lost race is published again from a fresh read; the job is not run again. A commit
+            # whose outcome was unknown and that did land is not applied twice.
+            if number > 1:
+                table.refresh()
+                if (landed := _snapshot_of(table, plan.commit_id)) is not None:
+                    return landed
+            return publish(table, plan, lambda transaction: replace_with_files(transaction, plan, paths))
+
+        what = f"{'.'.join(table.name())} [{request.slice.label}] {request.mode}"
+        snapshot_id = retry_transient(attempt, RetrySettings.from_properties(table.properties), what)
     return CommitResult(request.mode, rows_written=rows, rows_replaced=0, snapshot_id=snapshot_id)
 
 

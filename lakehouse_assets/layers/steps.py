@@ -436,7 +436,7 @@ def reconcile_removals(
     step: Step,
     *,
     input_name: str,
-    input_rows: "int | Callable[[], int]",
+    input_rows: int | Callable[[], int],
     removed: dict[str, int],
     lakehouse,
     before: int,
