@@ -119,6 +119,18 @@ def _run(assets, resources, month: str, selection=None):
     return result, log
 
 
+def _upstream_then_staging(assets, monkeypatch, home, month: str, *, submit: str | None = "local"):
+    """Landing and raw on pandas, then staging with every partition on Spark: no step of this process
+    starts a classic Spark session (one left running would keep a later Spark Connect test of the
+    same worker from starting its remote session)."""
+    upstream = [key for asset in assets for key in asset.keys if key.path[0] in ("landing", "raw")]
+    pandas = _resources(monkeypatch, home, threshold=1 << 40, submit=None)
+    landed, _ = _run(assets, pandas, month, selection=dg.AssetSelection.assets(*upstream))
+    assert landed.success
+    staging = dg.AssetSelection.assets(dg.AssetKey(["staging", "tariff_reads"]))
+    return _run(assets, _resources(monkeypatch, home, threshold=0, submit=submit), month, selection=staging)
+
+
 def _staging(result) -> dict:
     [event] = [
         event.materialization
@@ -155,8 +167,7 @@ def test_a_submitted_staging_step_writes_what_the_pandas_path_writes(tmp_path, m
     assets = build_assets([_contract()])
 
     on_pandas, _ = _run(assets, _resources(monkeypatch, pandas_home, threshold=1 << 40, submit=None), MONTH)
-    # landing -> raw -> staging in one run with every partition on Spark: staging as the job
-    on_job, log = _run(assets, _resources(monkeypatch, job_home, threshold=0, submit="local"), MONTH)
+    on_job, log = _upstream_then_staging(assets, monkeypatch, job_home, MONTH)
     assert on_pandas.success and on_job.success
 
     pandas_table = _catalog(pandas_home).load_table("staging.tariff_reads")
@@ -238,7 +249,7 @@ def test_an_upsert_staging_step_is_refused_on_the_submitted_route(tmp_path, monk
     files = {"tariffs/tariffs_2023-03.csv": _month_file(3, ("day",))}
     home = _home(tmp_path, "job", files)
     assets = build_assets([_contract(write_modes={"staging": "upsert"})])
-    result, log = _run(assets, _resources(monkeypatch, home, threshold=0, submit="local"), MONTH)
+    result, log = _upstream_then_staging(assets, monkeypatch, home, MONTH)
     assert not result.success
     assert "staging.tariff_reads is written in upsert mode" in log
     assert "LAKEHOUSE_SPARK_SUBMIT=local" in log
