@@ -110,6 +110,24 @@ def _result(
     )
 
 
+def rule_outcomes(
+    native: Any,
+    quality: Quality,
+    *,
+    identity: list[str],
+    partition_column: str | None = None,
+    reader: "ReferenceReader | None" = None,
+) -> list["RuleOutcome"]:
+    """One lazy pandera validation of the frame; one outcome per rule, in the contract's order."""
+    from checks.pandera_schemas import validate_frame
+
+    compiled, broken = _compile(quality, partition_column, reader)
+    outcomes = validate_frame(native, compiled, identity=identity, sample_rows=quality.sample_rows) + broken
+    order = {rule.check_name: index for index, rule in enumerate(quality.rules)}
+    outcomes.sort(key=lambda outcome: order[outcome.rule.name])
+    return outcomes
+
+
 def evaluate_rules(
     native: Any,
     quality: Quality,
@@ -121,15 +139,52 @@ def evaluate_rules(
     catalog: "Catalog | None" = None,
 ) -> list[dg.AssetCheckResult]:
     """One lazy pandera validation of the frame; one check result per rule."""
-    from checks.pandera_schemas import validate_frame
-
     reader = catalog_reader(catalog) if catalog is not None else None
-    compiled, broken = _compile(quality, partition_column, reader)
-    outcomes = validate_frame(native, compiled, identity=identity, sample_rows=quality.sample_rows) + broken
+    outcomes = rule_outcomes(
+        native, quality, identity=identity, partition_column=partition_column, reader=reader
+    )
     engine = _engine(native)
-    order = {rule.check_name: index for index, rule in enumerate(quality.rules)}
-    outcomes.sort(key=lambda outcome: order[outcome.rule.name])
     return [_result(outcome, asset_key, slice_label, engine) for outcome in outcomes]
+
+
+def outcome_record(outcome: "RuleOutcome") -> dict[str, Any]:
+    """A rule's outcome as JSON, as a job outside the Dagster process reports it."""
+    rule = outcome.rule
+    return {
+        "name": rule.name,
+        "severity": rule.severity,
+        "description": rule.description,
+        "details": rule.details,
+        "passed": outcome.passed,
+        "rows_checked": outcome.rows_checked,
+        "failing_rows": outcome.failing_rows,
+        "sample": outcome.sample,
+        "message": outcome.message,
+    }
+
+
+def reported_results(
+    records: list[dict[str, Any]], *, asset_key: dg.AssetKey, slice_label: str, engine: str
+) -> list[dg.AssetCheckResult]:
+    """The check results of outcomes a job reported (`outcome_record`), as `evaluate_rules` gives them."""
+    from checks.pandera_schemas import RuleOutcome
+    from checks.rules import CompiledRule
+
+    results = []
+    for record in records:
+        rule = CompiledRule(
+            record["name"], record["severity"], record["description"], [], details=record["details"]
+        )
+        outcome = RuleOutcome(
+            rule,
+            passed=record["passed"],
+            rows_checked=record["rows_checked"],
+            failing_rows=record["failing_rows"],
+            sample=record["sample"],
+            message=record["message"],
+        )
+        results.append(_result(outcome, asset_key, slice_label, engine))
+    return results
 
 
 def blocked(results: list[dg.AssetCheckResult]) -> list[str]:

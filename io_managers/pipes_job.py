@@ -43,8 +43,9 @@ def _slice_and_type(partition: dict | None):
 
 
 def _transform(reference: str | None) -> Callable | None:
-    """The step's Spark function, `module:function` taking and returning a DataFrame, shipped with the
-    job's code (the product archive on `--py-files`)."""
+    """The step's Spark function, `module:function` taking a DataFrame (and the extras'
+    `transform_arguments` as keywords) and returning a DataFrame or (DataFrame, report), shipped
+    with the job's code (the product archive on `--py-files`)."""
     if not reference:
         return None
     module, _, name = reference.partition(":")
@@ -67,8 +68,18 @@ def _read_inputs(spark, paths: list[str], properties: dict):
     return spark.createDataFrame(files).repartition(len(paths)).mapInArrow(read, schema)
 
 
-def run_job(spark, extras: dict) -> list[dict]:
-    """The job's work: the written files as (path, rows, partition), nothing committed."""
+def _inside(frame, window: dict | None):
+    """The input's rows of the window only: a partition coarser than the run's slice holds others."""
+    if not window:
+        return frame
+    from io_managers.spark_frames import _window_predicate
+
+    return frame.filter(_window_predicate(*_slice_and_type(window)))
+
+
+def run_job(spark, extras: dict) -> tuple[list[dict], dict]:
+    """The job's work: the written files as (path, rows, partition) and the transform's report,
+    nothing committed. A report saying `write: false` (a blocking rule failed) writes no file."""
     from pyiceberg.io.pyarrow import PyArrowFileIO
     from pyspark import StorageLevel
 
@@ -84,12 +95,18 @@ def run_job(spark, extras: dict) -> list[dict]:
     target = decode_schema(extras["target_schema"])
     properties = extras["io_properties"]
     if extras["input_files"]:
-        frame = _read_inputs(spark, extras["input_files"], properties)
+        frame = _inside(_read_inputs(spark, extras["input_files"], properties), extras.get("input_window"))
+    elif extras.get("input_schema"):
+        frame = spark.createDataFrame([], spark_schema_of(decode_schema(extras["input_schema"])))
     else:
         frame = spark.createDataFrame([], spark_schema_of(target))
-    transform = _transform(extras.get("transform"))
+    transform, report = _transform(extras.get("transform")), {}
     if transform is not None:
-        frame = transform(frame)
+        frame = transform(frame, **(extras.get("transform_arguments") or {}))
+        if isinstance(frame, tuple):
+            frame, report = frame
+    if report.get("write") is False:
+        return [], report
     table_slice, partition_type = _slice_and_type(extras.get("partition"))
     frame = _cast_to(frame, target).persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -109,7 +126,7 @@ def run_job(spark, extras: dict) -> list[dict]:
     finally:
         frame.unpersist()
     marker = f"/{PARTITION_DIRECTORY_COLUMN}="
-    return [
+    files = [
         {
             "path": path,
             "rows": rows,
@@ -117,6 +134,20 @@ def run_job(spark, extras: dict) -> list[dict]:
         }
         for path, rows in written
     ]
+    return files, report
+
+
+def _context_loader():
+    """Where the job finds its Pipes context: a file or the environment (spark-submit here), or an
+    S3 object (EMR Serverless, whose parameters are too short for a step's extras)."""
+    from dagster_pipes import PipesDefaultContextLoader, PipesEnvVarParamsLoader
+
+    if "bucket" in PipesEnvVarParamsLoader().load_context_params():
+        import boto3
+        from dagster_pipes import PipesS3ContextLoader
+
+        return PipesS3ContextLoader(client=boto3.client("s3"))
+    return PipesDefaultContextLoader()
 
 
 def main() -> None:
@@ -124,17 +155,21 @@ def main() -> None:
     from pyspark.sql import SparkSession
 
     # Errors inside the block reach Dagster as the Pipes session's closing exception.
-    with open_dagster_pipes() as pipes:
+    with open_dagster_pipes(context_loader=_context_loader()) as pipes:
         spark = (
             SparkSession.builder.appName(f"lakehouse-{pipes.extras.get('table', 'step')}")
             .config("spark.sql.session.timeZone", "UTC")
             .getOrCreate()
         )
         try:
-            files = run_job(spark, pipes.extras)
+            files, report = run_job(spark, pipes.extras)
         finally:
             spark.stop()
-        pipes.report_custom_message({"type": FILES_MESSAGE, "files": files})
+        pipes.report_custom_message({"type": FILES_MESSAGE, "files": files, "report": report})
+        if report.get("write") is False:
+            failed = ", ".join(report.get("failed_error_rules", []))
+            pipes.log.warning(f"error rules failed: {failed}; no file written")
+            return
         pipes.log.info(f"wrote {len(files)} files, {sum(f['rows'] for f in files)} rows; not committed")
 
 

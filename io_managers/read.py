@@ -44,8 +44,11 @@ def read_input(context: dg.InputContext, catalog: IcebergCatalogResource, comput
         if reader
         else compute.choose(size)
     )
+    # a staging step chosen for Spark may run as a submitted job (LAKEHOUSE_SPARK_SUBMIT): it gets
+    # the slice's files, and this process opens no Spark session for it
+    job = compute.spark_job if engine == "spark" and reader and reader.layer == "staging" else None
     choice = {
-        "engine": engine,
+        "engine": job.engine if job else engine,
         "estimated_bytes": size,
         "estimated_records": records,
         "slice": table_slice.label,
@@ -55,6 +58,12 @@ def read_input(context: dg.InputContext, catalog: IcebergCatalogResource, comput
         context.log.info(f"reading {identifier}: {choice}")
     else:
         context.add_input_metadata(choice)
+    if job is not None:
+        from io_managers.spark_pipes import refuse_upsert, submitted_input
+
+        if reader.write_mode == "upsert":
+            refuse_upsert(".".join(reader.key), job.route)
+        return submitted_input(table, table_slice, job)
     if engine == "spark":
         from io_managers.spark_frames import read_slice
 

@@ -8,8 +8,8 @@ in-process Spark path does with the files its executors return. When the job fai
 committed and whatever it wrote under the commit's directory is removed.
 """
 
-import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyiceberg.table import Table
@@ -17,6 +17,7 @@ from pyiceberg.table import Table
 from io_managers.commit import (
     CommitResult,
     WriteRequest,
+    _snapshot_of,
     parquet_options,
     partition_type_of,
     plan_commit,
@@ -28,8 +29,16 @@ from io_managers.commit import (
 )
 from io_managers.empty_input import empty_input_outcome
 from io_managers.pipes_job import FILES_MESSAGE, encode_schema
+from io_managers.retries import RetrySettings, retry_transient
+from io_managers.slices import TableSlice
 from io_managers.spark_files import executor_io_properties
 from io_managers.spark_frames import commit_directory, remove_directory, transform_name
+from resources.spark.jobs import SETTING, SparkJobResource, spark_submit_command
+from resources.spark.jobs import emr_serverless_job_run as emr_serverless_job_run
+
+
+class SubmittedStepError(RuntimeError):
+    """A step the submitted Spark route cannot run as the in-process path would."""
 
 
 class ReportedFilesError(RuntimeError):
@@ -37,7 +46,11 @@ class ReportedFilesError(RuntimeError):
 
 
 def _partition(table: Table, request: WriteRequest) -> dict | None:
-    table_slice = request.slice
+    return slice_window(table, request.slice)
+
+
+def slice_window(table: Table, table_slice: TableSlice) -> dict | None:
+    """The slice as a job outside the Dagster process is told it (JSON): column, bounds, type."""
     if not table_slice.is_partitioned:
         return None
     column_type = partition_type_of(table, table_slice)
@@ -53,7 +66,12 @@ def _partition(table: Table, request: WriteRequest) -> dict | None:
 
 
 def job_extras(
-    table: Table, request: WriteRequest, directory: str, input_files: list[str], transform: str | None = None
+    table: Table,
+    request: WriteRequest,
+    directory: str,
+    input_files: list[str],
+    transform: str | None = None,
+    arguments: dict | None = None,
 ) -> dict:
     """The job's parameters as Pipes extras (JSON): no catalog, no credentials."""
     return {
@@ -66,11 +84,17 @@ def job_extras(
         "parquet_options": parquet_options(table.properties),
         "rows_per_group": row_group_rows(table.properties),
         "transform": transform,
+        # keyword arguments of the transform (JSON), when it takes any
+        "transform_arguments": arguments,
     }
 
 
 def reported_files(custom_messages: list, directory: str) -> list[dict]:
     """The files the job said it wrote; only ones under its commit's directory are ever committed."""
+    return _files_message(custom_messages, directory)["files"]
+
+
+def _files_message(custom_messages: list, directory: str) -> dict:
     reports = [m for m in custom_messages if isinstance(m, dict) and m.get("type") == FILES_MESSAGE]
     if len(reports) != 1:
         raise ReportedFilesError(f"the job sent {len(reports)} file lists; expected one")
@@ -78,7 +102,7 @@ def reported_files(custom_messages: list, directory: str) -> list[dict]:
     outside = [f["path"] for f in files if not f["path"].startswith(directory.rstrip("/") + "/")]
     if outside:
         raise ReportedFilesError(f"the job reported files outside {directory}: {outside[:3]}")
-    return files
+    return reports[0]
 
 
 def commit_job_files(
@@ -87,22 +111,33 @@ def commit_job_files(
     launch: Callable[[dict], object],
     input_files: list[str],
     transform: str | None = None,
-) -> CommitResult:
+    arguments: dict | None = None,
+    accept: Callable[[dict], bool] | None = None,
+) -> CommitResult | None:
     """Run the job through `launch` (extras -> a completed Pipes invocation) and commit its files.
 
+    `accept` sees what the job's transform reported (its row counts and rule outcomes) before
+    anything is committed; when it declines, the job's files are removed and None is returned.
     Append and overwrite only: an upsert merges with the slice's existing rows, which the job would
     have to read from the catalog.
     """
     if request.mode == "upsert":
         raise NotImplementedError("the Pipes Spark job writes append and overwrite steps, not upserts")
-    skipped = skip_repeated_append(table, request)
-    if skipped:
+    if accept is None and (skipped := skip_repeated_append(table, request)):
         return skipped
     plan, _ = plan_commit(table, table.schema().as_arrow().empty_table(), request)
     directory = commit_directory(table, plan.commit_id)
     with removed_unless_committed(lambda: remove_directory(directory, table)):
-        invocation = launch(job_extras(table, request, directory, input_files, transform))
-        files = reported_files(invocation.get_custom_messages(), directory)
+        invocation = launch(job_extras(table, request, directory, input_files, transform, arguments))
+        message = _files_message(invocation.get_custom_messages(), directory)
+        files = message["files"]
+        if accept is not None and not accept(message.get("report") or {}):
+            remove_directory(directory, table)
+            return None
+        # (checked after the job when its report decides: a repeated append is still checked)
+        if skipped := skip_repeated_append(table, request):
+            remove_directory(directory, table)
+            return skipped
         rows = sum(f["rows"] for f in files)
         if rows == 0:
             import pyarrow as pa
@@ -112,8 +147,57 @@ def commit_job_files(
                 return nothing
         plan = plan.with_rows(rows)
         paths = [f["path"] for f in files]
-        snapshot_id = publish(table, plan, lambda transaction: replace_with_files(transaction, plan, paths))
+
+        def attempt(number: int) -> int | None:
+            # A lost race is published again from a fresh read; the job is not run again. A commit
+            # whose outcome was unknown and that did land is not applied twice.
+            if number > 1:
+                table.refresh()
+                if (landed := _snapshot_of(table, plan.commit_id)) is not None:
+                    return landed
+            return publish(table, plan, lambda transaction: replace_with_files(transaction, plan, paths))
+
+        what = f"{'.'.join(table.name())} [{request.slice.label}] {request.mode}"
+        snapshot_id = retry_transient(attempt, RetrySettings.from_properties(table.properties), what)
     return CommitResult(request.mode, rows_written=rows, rows_replaced=0, snapshot_id=snapshot_id)
+
+
+@dataclass(frozen=True)
+class SubmittedInput:
+    """A table slice handed to a submitted Spark job instead of a frame: its data files, as
+    pyiceberg's scan plans them, and where the job runs. The Dagster process reads no row of it."""
+
+    table: Table
+    slice: TableSlice
+    files: list[str]
+    records: int
+    job: SparkJobResource
+
+
+def submitted_input(table: Table, table_slice: TableSlice, job: SparkJobResource) -> SubmittedInput:
+    from io_managers.commit import slice_scan
+
+    tasks = list(slice_scan(table, table_slice).plan_files())
+    if any(task.delete_files for task in tasks):
+        raise SubmittedStepError(
+            f"{'.'.join(table.name())} has delete files; a submitted Spark job reads copy-on-write tables"
+        )
+    return SubmittedInput(
+        table=table,
+        slice=table_slice,
+        files=[task.file.file_path for task in tasks],
+        records=sum(task.file.record_count for task in tasks),
+        job=job,
+    )
+
+
+def refuse_upsert(identifier: str, route: str) -> None:
+    raise SubmittedStepError(
+        f"{identifier} is written in upsert mode, which a submitted Spark job does not do "
+        f"({SETTING}={route}): it would merge with the table's rows, which the job cannot read from "
+        "the catalog. Pin the contract's engine to pandas, or unset "
+        f"{SETTING} to run it on Spark in this process"
+    )
 
 
 def job_script() -> Path:
@@ -125,47 +209,4 @@ def job_script() -> Path:
 
 def local_spark_submit(master: str = "local[2]") -> list[str]:
     """The command running the job under the PySpark wheel's own spark-submit, workers on this Python."""
-    import pyspark
-
-    spark_submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
-    return [
-        str(spark_submit),
-        "--master",
-        master,
-        "--conf",
-        f"spark.pyspark.python={sys.executable}",
-        "--conf",
-        f"spark.pyspark.driver.python={sys.executable}",
-        "--conf",
-        "spark.log.level=WARN",
-        str(job_script()),
-    ]
-
-
-def emr_serverless_job_run(
-    application_id: str,
-    execution_role_arn: str,
-    entry_point_uri: str,
-    archive_uri: str,
-    name: str,
-    python_environment_uri: str | None = None,
-) -> dict:
-    """`start_job_run` parameters for `PipesEMRServerlessClient.run` (designed, not run here): the
-    uploaded entry script, the product archive on the Python path and, when given, a packed Python
-    environment (pyarrow, pyiceberg, dagster-pipes) for driver and executors."""
-    parameters = [f"--py-files {archive_uri}", "--conf spark.sql.session.timeZone=UTC"]
-    if python_environment_uri:
-        parameters += [
-            f"--conf spark.archives={python_environment_uri}#environment",
-            "--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python",
-            "--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python",
-            "--conf spark.executorEnv.PYSPARK_PYTHON=./environment/bin/python",
-        ]
-    return {
-        "applicationId": application_id,
-        "executionRoleArn": execution_role_arn,
-        "name": name,
-        "jobDriver": {
-            "sparkSubmit": {"entryPoint": entry_point_uri, "sparkSubmitParameters": " ".join(parameters)}
-        },
-    }
+    return spark_submit_command(job_script(), master)

@@ -8,11 +8,29 @@ from resources.metrics import CloudWatchMetrics, JsonLinesMetrics, MetricsPublis
 from resources.notifications.notifier import Notifier, OutboxNotifier, SesNotifier
 from resources.settings import Settings
 from resources.spark.compute import ComputeResource
+from resources.spark.jobs import SparkJobResource
 from resources.spark.session import SparkResource
 
 # locally e-mails go to the outbox directory, so the addresses only label them
 LOCAL_SENDER = "lakehouse@localhost"
 LOCAL_RECIPIENTS = ("data-team@localhost",)
+
+
+def spark_job_for(settings: Settings) -> SparkJobResource | None:
+    """Where staging steps chosen for Spark run as a submitted job (LAKEHOUSE_SPARK_SUBMIT); None:
+    in the Dagster process's own session (local or Spark Connect)."""
+    spark = settings.spark
+    if spark.submit is None:
+        return None
+    return SparkJobResource(
+        route=spark.submit,
+        master=spark.master,
+        conf=spark.conf,
+        emr_application_id=spark.emr_application_id,
+        emr_execution_role_arn=spark.emr_execution_role_arn,
+        emr_code_uri=spark.emr_code_uri,
+        emr_python_environment_uri=spark.emr_python_environment_uri,
+    )
 
 
 def resources_for(settings: Settings) -> dict:
@@ -46,7 +64,11 @@ def resources_for(settings: Settings) -> dict:
     spark = SparkResource(
         master=settings.spark.master, remote=settings.spark.remote, conf=settings.spark.conf
     )
-    compute = ComputeResource(spark=spark, spark_threshold_bytes=settings.spark.threshold_bytes)
+    compute = ComputeResource(
+        spark=spark,
+        spark_threshold_bytes=settings.spark.threshold_bytes,
+        spark_job=spark_job_for(settings),
+    )
     return {
         "catalog": catalog,
         "compute": compute,

@@ -12,6 +12,8 @@ are how the code receives them:
     env, home, deployment, pandas_days_per_run      LAKEHOUSE_ENV, _HOME, _DEPLOYMENT, _PANDAS_DAYS_PER_RUN
     catalog_uri                                     LAKEHOUSE_CATALOG_URI
     spark.threshold_bytes, .master, .remote, .conf  LAKEHOUSE_SPARK_THRESHOLD_BYTES, _MASTER, _REMOTE, _CONF
+    spark.submit, .emr_application_id, ...          LAKEHOUSE_SPARK_SUBMIT, _EMR_APPLICATION_ID, ... (staging
+                                                    steps on Spark as a job through Dagster Pipes)
     schedule.timezone, .time, .lag_days             LAKEHOUSE_SCHEDULE_TIMEZONE, _TIME, _LAG_DAYS
     maintenance.time                                LAKEHOUSE_MAINTENANCE_TIME
     aws.landing_uri, .warehouse_uri, ...            LAKEHOUSE_LANDING_URI, _WAREHOUSE_URI, ... (AwsSettings)
@@ -30,7 +32,15 @@ import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -62,6 +72,8 @@ def _s3_uri(value: object) -> object:
 S3Uri = Annotated[str, BeforeValidator(_s3_uri)]
 # required on AWS: blank is as good as unset
 Named = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# what LAKEHOUSE_SPARK_SUBMIT=emr-serverless needs, by field
+EMR_REQUIRED = ("emr_application_id", "emr_execution_role_arn", "emr_code_uri")
 
 
 class SparkSettings(BaseModel, frozen=True):
@@ -85,6 +97,35 @@ class SparkSettings(BaseModel, frozen=True):
         if not isinstance(value, dict):
             raise ValueError("not a JSON object")
         return {str(key): str(item) for key, item in value.items()}
+
+    # Staging steps chosen for Spark run as a job through Dagster Pipes instead of a session in the
+    # Dagster process: under the PySpark wheel's spark-submit, or on EMR Serverless.
+    submit: Literal["local", "emr-serverless"] | None = _setting(
+        None, means="one of local, emr-serverless", example="emr-serverless"
+    )
+    emr_application_id: Named | None = _setting(
+        None, means="an EMR Serverless application id", example="00fabcdefghijk09"
+    )
+    emr_execution_role_arn: Named | None = _setting(
+        None, means="an IAM role ARN", example="arn:aws:iam::123456789012:role/lakehouse-emr-job"
+    )
+    # where the job's entry script and the product archive are uploaded (once per content)
+    emr_code_uri: S3Uri | None = _setting(
+        None, means="an s3://bucket/prefix URI", example="s3://acme-warehouse/lakehouse/_spark_jobs"
+    )
+    # a packed Python environment (venv-pack) for driver and executors; EMR's own Python otherwise
+    emr_python_environment_uri: str | None = _setting(
+        None, means="an s3:// URI of a .tar.gz", example="s3://acme-code/lakehouse-env.tar.gz"
+    )
+
+    @model_validator(mode="after")
+    def _emr_complete(self) -> "SparkSettings":
+        if self.submit == "emr-serverless":
+            missing = [name for name in EMR_REQUIRED if getattr(self, name) is None]
+            if missing:
+                named = ", ".join(f"{ENV_PREFIX}SPARK_{name.upper()}" for name in missing)
+                raise ValueError(f"{ENV_PREFIX}SPARK_SUBMIT=emr-serverless needs {named}")
+        return self
 
 
 class ScheduleSettings(BaseModel, frozen=True):
@@ -297,6 +338,9 @@ def _explain(error: dict[str, Any]) -> str:
     name = _variable(error["loc"])
     field = VARIABLES.get(name)
     if field is None:
+        # a check across a section's variables, whose message names them itself
+        if error["type"] == "value_error" and len(error["loc"]) == 1:
+            return str(error["ctx"]["error"])
         return f"{name}: {error['msg']}"
     example = field.examples[0] if field.examples else None
     # only the AWS section has required variables; there, blank is as good as unset

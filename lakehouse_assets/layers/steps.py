@@ -359,6 +359,15 @@ def materialize_raw(step: Step[DatasetContract], landing, *, catalog: IcebergCat
 @tags_spark_jobs
 def materialize_staging(step: Step[DatasetContract], raw, *, catalog: IcebergCatalogResource) -> Iterator:
     """The staging steps, the rules (write-audit-publish) and the raw reconciliation."""
+    from io_managers.spark_pipes import SubmittedInput
+
+    if isinstance(raw, SubmittedInput):
+        # Spark chosen with LAKEHOUSE_SPARK_SUBMIT: the same step as a job, no session here
+        from lakehouse_assets.layers.submitted_spark import materialize_submitted_staging
+
+        reconcile = functools.partial(reconcile_removals, step, input_name="raw")
+        yield from materialize_submitted_staging(step, raw, catalog=catalog, reconcile=reconcile)
+        return
     raw = nw.from_native(raw)
     staged, counts = apply_staging_steps(raw, step.contract.staging)
     yield from _publish_and_reconcile(
@@ -430,29 +439,53 @@ def _publish_and_reconcile(
     )
     # A blocked outcome raises here, after its check results and before any output.
     yield from outcome.events()
-    if spec.quality is not None and spec.quality.audit is not None:
-        # the id the IO manager recorded its commit under: a re-executed run keeps its root's
-        run = step.context.run
-        kept = rows_kept_from_earlier_deliveries(
-            lakehouse,
-            identifier,
-            spec.partition_column,
-            window,
-            spec.write_mode,
-            run.root_run_id or run.run_id,
-        )
-        yield removal_reconciliation(
-            check_name=spec.quality.audit,
-            asset_key=spec.asset_key,
-            input_name=input_name,
-            # counted by the steps already when they could (a Spark count is a job)
-            input_rows=row_count(input_frame) if input_rows is None else input_rows,
-            removed=removed,
-            committed=committed_rows(lakehouse, identifier, spec.partition_column, window) - before,
-            kept=kept,
-            tolerance=quality.audit_tolerance,
-            slice_label=TableSlice.of(spec.partition_column, window).label,
-        )
+    yield from reconcile_removals(
+        step,
+        input_name=input_name,
+        # counted by the steps already when they could (a Spark count is a job)
+        input_rows=(lambda: row_count(input_frame)) if input_rows is None else input_rows,
+        removed=removed,
+        lakehouse=lakehouse,
+        before=before,
+    )
+
+
+def reconcile_removals(
+    step: Step,
+    *,
+    input_name: str,
+    input_rows: int | Callable[[], int],
+    removed: dict[str, int],
+    lakehouse,
+    before: int,
+) -> Iterator:
+    """The committed rows against the input's, less the rows each named rule removed (when the
+    table has an audit); `input_rows` may be counted only then."""
+    spec = step.spec
+    if spec.quality is None or spec.quality.audit is None:
+        return
+    identifier, window = ".".join(spec.key), partition_window(step.context)
+    # the id the IO manager recorded its commit under: a re-executed run keeps its root's
+    run = step.context.run
+    kept = rows_kept_from_earlier_deliveries(
+        lakehouse,
+        identifier,
+        spec.partition_column,
+        window,
+        spec.write_mode,
+        run.root_run_id or run.run_id,
+    )
+    yield removal_reconciliation(
+        check_name=spec.quality.audit,
+        asset_key=spec.asset_key,
+        input_name=input_name,
+        input_rows=input_rows() if callable(input_rows) else input_rows,
+        removed=removed,
+        committed=committed_rows(lakehouse, identifier, spec.partition_column, window) - before,
+        kept=kept,
+        tolerance=step.contract.quality.audit_tolerance,
+        slice_label=TableSlice.of(spec.partition_column, window).label,
+    )
 
 
 def align_engines(compute: ComputeResource, frames: dict) -> dict:

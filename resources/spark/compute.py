@@ -4,6 +4,7 @@ from typing import Literal
 
 import dagster as dg
 
+from resources.spark.jobs import SparkJobResource
 from resources.spark.session import SparkResource
 
 Engine = Literal["pandas", "spark"]
@@ -22,10 +23,15 @@ def is_spark_frame(obj: object) -> bool:
 
 
 class ComputeResource(dg.ConfigurableResource):
-    """The size threshold and the Spark session; contracts may override the threshold or pin an engine."""
+    """The size threshold and the Spark session; contracts may override the threshold or pin an engine.
+
+    With `spark_job` (LAKEHOUSE_SPARK_SUBMIT) a staging step chosen for Spark runs as a submitted
+    job instead, and this process opens no session for it.
+    """
 
     spark: dg.ResourceDependency[SparkResource]
     spark_threshold_bytes: int = DEFAULT_SPARK_THRESHOLD_BYTES
+    spark_job: dg.ResourceDependency[SparkJobResource | None] = None
 
     def choose(self, estimated_bytes: int, pinned: str | None = None, threshold: int | None = None) -> Engine:
         if pinned in ("pandas", "spark"):

@@ -41,6 +41,11 @@ PUBLIC_VARIABLES = {
     "LAKEHOUSE_FILE_IO",
     "LAKEHOUSE_NOTIFY_LEDGER_URI",
     "LAKEHOUSE_EXPORTS_URI",
+    "LAKEHOUSE_SPARK_SUBMIT",
+    "LAKEHOUSE_SPARK_EMR_APPLICATION_ID",
+    "LAKEHOUSE_SPARK_EMR_EXECUTION_ROLE_ARN",
+    "LAKEHOUSE_SPARK_EMR_CODE_URI",
+    "LAKEHOUSE_SPARK_EMR_PYTHON_ENVIRONMENT_URI",
 }
 AWS = {
     "LAKEHOUSE_ENV": "aws",
@@ -284,3 +289,32 @@ def test_only_settings_reads_the_environment():
                     if name in VARIABLES:
                         found.append(f"{relative}:{number}: {name} is validated in settings")
     assert found == []
+
+
+def test_spark_submit_selects_the_job_route_and_emr_serverless_names_what_it_lacks(settings, monkeypatch):
+    from resources.environment import spark_job_for
+
+    assert settings.spark.submit is None and spark_job_for(settings) is None
+    monkeypatch.setenv("LAKEHOUSE_SPARK_SUBMIT", "local")
+    monkeypatch.setenv("LAKEHOUSE_SPARK_MASTER", "local[1]")
+    job = spark_job_for(load_settings())
+    assert (job.route, job.master) == ("local", "local[1]")
+    monkeypatch.setenv("LAKEHOUSE_SPARK_SUBMIT", "emr-serverless")
+    monkeypatch.setenv("LAKEHOUSE_SPARK_EMR_EXECUTION_ROLE_ARN", "arn:aws:iam::123456789012:role/emr")
+    with pytest.raises(ValueError) as error:
+        load_settings()
+    assert str(error.value) == (
+        "LAKEHOUSE_SPARK_SUBMIT=emr-serverless needs LAKEHOUSE_SPARK_EMR_APPLICATION_ID, "
+        "LAKEHOUSE_SPARK_EMR_CODE_URI"
+    )
+    monkeypatch.setenv("LAKEHOUSE_SPARK_EMR_APPLICATION_ID", "00abc")
+    monkeypatch.setenv("LAKEHOUSE_SPARK_EMR_CODE_URI", "s3://code/jobs/")
+    job = spark_job_for(load_settings())
+    assert (job.route, job.emr_application_id, job.emr_code_uri) == (
+        "emr-serverless",
+        "00abc",
+        "s3://code/jobs",
+    )
+    monkeypatch.setenv("LAKEHOUSE_SPARK_SUBMIT", "yarn")
+    with pytest.raises(ValueError, match="LAKEHOUSE_SPARK_SUBMIT='yarn' is not one of local, emr-serverless"):
+        load_settings()
