@@ -129,7 +129,7 @@ def rows_kept_by(table: Table, run_id: str, slice_label: str) -> int | None:
     return None
 
 
-def _snapshot_of(table: Table, commit_id: str) -> int | None:
+def snapshot_of_commit(table: Table, commit_id: str) -> int | None:
     for snapshot in reversed(table.metadata.snapshots):
         if snapshot.summary and snapshot.summary.additional_properties.get(COMMIT_ID_PROPERTY) == commit_id:
             return snapshot.snapshot_id
@@ -219,7 +219,7 @@ def publish(table: Table, plan: CommitPlan, write: Callable[[Transaction], None]
         )
         write(transaction)
     # The transaction's commit has already given `table` the new metadata: no catalog round trip.
-    return _snapshot_of(table, plan.commit_id)
+    return snapshot_of_commit(table, plan.commit_id)
 
 
 def replace_with_files(transaction: Transaction, plan: CommitPlan, paths: list[str]) -> None:
@@ -380,7 +380,7 @@ def mark_pair(table: Table, request: WriteRequest, skipped: CommitResult) -> Com
     plan = plan.with_rows(0)
     with table.transaction() as transaction:
         transaction.update_snapshot(snapshot_properties=plan.snapshot_properties).fast_append().commit()
-    return dataclasses.replace(skipped, snapshot_id=_snapshot_of(table, plan.commit_id))
+    return dataclasses.replace(skipped, snapshot_id=snapshot_of_commit(table, plan.commit_id))
 
 
 def count_rows(table: Table, table_slice: TableSlice) -> int:

@@ -17,7 +17,6 @@ from pyiceberg.table import Table
 from io_managers.commit import (
     CommitResult,
     WriteRequest,
-    _snapshot_of,
     parquet_options,
     partition_type_of,
     plan_commit,
@@ -26,6 +25,7 @@ from io_managers.commit import (
     replace_with_files,
     row_group_rows,
     skip_repeated_append,
+    snapshot_of_commit,
 )
 from io_managers.empty_input import empty_input_outcome
 from io_managers.pipes_job import FILES_MESSAGE, encode_schema
@@ -153,7 +153,7 @@ def commit_job_files(
             # whose outcome was unknown and that did land is not applied twice.
             if number > 1:
                 table.refresh()
-                if (landed := _snapshot_of(table, plan.commit_id)) is not None:
+                if (landed := snapshot_of_commit(table, plan.commit_id)) is not None:
                     return landed
             return publish(table, plan, lambda transaction: replace_with_files(transaction, plan, paths))
 

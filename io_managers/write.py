@@ -43,9 +43,11 @@ def _column_docs(metadata: dict) -> dict[str, str]:
     return {column.name: column.description or "" for column in schema.columns}
 
 
-def _metadata(
+def commit_metadata(
     table: Table, result: CommitResult, table_slice: TableSlice, preview: pd.DataFrame, engine: str
 ) -> dict:
+    """What a materialisation records about its commit (also the Pipes Spark route's, whose files
+    are committed outside this IO manager)."""
     columns = dg.TableSchema(
         columns=[
             dg.TableColumn(name=field.name, type=str(field.field_type), description=field.doc)
@@ -155,7 +157,7 @@ def write_output(context: dg.OutputContext, obj: object, catalog: IcebergCatalog
     if pair is not None and result.snapshot_id is None:
         result = retry_commit(table, request, lambda fresh: mark_pair(fresh, request, result))
     engine = "spark" if on_spark else "pandas"
-    context.add_output_metadata(_metadata(table, result, table_slice, preview, engine))
+    context.add_output_metadata(commit_metadata(table, result, table_slice, preview, engine))
 
 
 def _pair_marker(pair: PairSpec, identifier: str, run_id: str) -> PairMarker:

@@ -172,11 +172,11 @@ def _references(lakehouse, contract: DatasetContract) -> dict[str, dict | None]:
 
 def _commit_metadata(table, result, table_slice: TableSlice, engine: str) -> dict:
     """The metadata the IO manager records for a commit, with this route's engine."""
-    from io_managers.write import PREVIEW_ROWS, _metadata
+    from io_managers.write import PREVIEW_ROWS, commit_metadata
 
     row_filter = table_slice.row_filter(partition_type_of(table, table_slice))
     preview = table.scan(row_filter=row_filter, limit=PREVIEW_ROWS).to_arrow().to_pandas()
-    return _metadata(table, result, table_slice, preview, engine)
+    return commit_metadata(table, result, table_slice, preview, engine)
 
 
 # --- in the job (spark-submit's driver) ---
