@@ -12,7 +12,8 @@ Spark writes an event log (`spark.eventLog.enabled`) on the Connect server and i
 session. Every step tags its Spark jobs with its run and step (`lakehouse_assets.layers.spark.
 step_tags`), so each job start in the log names its step; the job's SQL execution (its physical
 plan) says what it does. The table gives, per step, the jobs by kind and the step's wall time from
-Dagster's event log (STEP_START to STEP_SUCCESS). Results: bench/speed/spark-jobs.md.
+Dagster's event log (STEP_START to STEP_SUCCESS). Results: bench/speed/spark-jobs.md (under
+load) and bench/speed/spark-connect-quiet-2123.md (quiet machine).
 """
 
 import argparse
