@@ -81,7 +81,20 @@ def run_child(home: Path) -> None:
         event.asset_key.to_user_string(): event.materialization.metadata["rows_written"].value
         for event in result.get_asset_materialization_events()
     }
-    (home / "result.json").write_text(json.dumps({"seconds": elapsed, "engines": engines, "rows": rows}))
+    (home / "result.json").write_text(
+        json.dumps({"seconds": elapsed, "engines": engines, "rows": rows, "steps": step_seconds(result)})
+    )
+
+
+def step_seconds(result) -> dict[str, float]:
+    """Each step's wall time, STEP_START to STEP_SUCCESS: where a run's seconds go."""
+    started, seconds = {}, {}
+    for event in result.all_events:
+        if event.event_type_value == "STEP_START":
+            started[event.step_key] = event.timestamp
+        elif event.event_type_value == "STEP_SUCCESS" and event.step_key in started:
+            seconds[event.step_key] = round(event.timestamp - started[event.step_key], 2)
+    return seconds
 
 
 def peak_tree_rss(process: subprocess.Popen, interval: float = 0.05) -> tuple[int, float]:
@@ -142,6 +155,7 @@ def measure(scale: int, engine: str) -> dict:
         "materialise_s": round(result["seconds"], 2),
         "process_s": round(wall, 2),
         "peak_rss_mib": round(peak / 2**20),
+        "step_s": result.get("steps", {}),
     }
 
 
@@ -167,6 +181,12 @@ def report(results: list[dict], command: str) -> str:
             f"| {item['scale']}x | {item['rows']:,} | {item['csv_bytes'] / 2**20:.1f} | {item['engine']} | "
             f"{item['materialise_s']} | {item['process_s']} | {item['peak_rss_mib']:,} |"
         )
+    lines += [
+        "",
+        "Seconds per step (STEP_START to STEP_SUCCESS; a Spark run's first step includes the session's start):",
+        "",
+    ]
+    lines += [f"- {item['scale']}x {item['engine']}: {item['step_s']}" for item in results]
     return "\n".join(lines) + "\n"
 
 
