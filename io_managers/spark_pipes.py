@@ -29,7 +29,7 @@ from io_managers.commit import (
 )
 from io_managers.empty_input import empty_input_outcome
 from io_managers.pipes_job import FILES_MESSAGE, encode_schema
-from io_managers.retries import RetrySettings, retry_transient
+from io_managers.retries import retry_commit
 from io_managers.slices import TableSlice
 from io_managers.spark_files import executor_io_properties
 from io_managers.spark_frames import commit_directory, remove_directory, transform_name
@@ -148,18 +148,15 @@ def commit_job_files(
         plan = plan.with_rows(rows)
         paths = [f["path"] for f in files]
 
-        def attempt(number: int) -> int | None:
-            # A lost race is published again from a fresh read; the job is not run again. A commit
-            # whose outcome was unknown and that did land is not applied twice.
-            if number > 1:
-                table.refresh()
-                if (landed := snapshot_of_commit(table, plan.commit_id)) is not None:
-                    return landed
-            return publish(table, plan, lambda transaction: replace_with_files(transaction, plan, paths))
+        def publish_files(fresh: Table) -> CommitResult:
+            # A lost race is published again from a fresh read (`retry_commit`); the job is not run
+            # again. A commit whose outcome was unknown and that did land is not applied twice.
+            landed = snapshot_of_commit(fresh, plan.commit_id)
+            if landed is None:
+                landed = publish(fresh, plan, lambda change: replace_with_files(change, plan, paths))
+            return CommitResult(request.mode, rows_written=rows, rows_replaced=0, snapshot_id=landed)
 
-        what = f"{'.'.join(table.name())} [{request.slice.label}] {request.mode}"
-        snapshot_id = retry_transient(attempt, RetrySettings.from_properties(table.properties), what)
-    return CommitResult(request.mode, rows_written=rows, rows_replaced=0, snapshot_id=snapshot_id)
+        return retry_commit(table, request, publish_files)
 
 
 @dataclass(frozen=True)
