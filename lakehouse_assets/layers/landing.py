@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import io
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +34,7 @@ from lakehouse_assets.contracts.columns import (
     lineage_column_types,
 )
 from lakehouse_assets.contracts.contract import DatasetContract
+from lakehouse_assets.contracts.source import CsvOptions
 from lakehouse_assets.layers.file_checks import (
     LandingFileError,
     check_byte_order_mark,
@@ -222,27 +224,10 @@ def _read_csv(
         return "skip"
 
     try:
-        table = pacsv.read_csv(
-            # (zero copy: an io.BytesIO would be read block by block through Python)
-            pa.BufferReader(utf8),
-            read_options=pacsv.ReadOptions(
-                # Only the serial reader tells the invalid-row handler the row's line number.
-                column_names=header,
-                skip_rows=1 if options.header else 0,
-                use_threads=False,
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=options.delimiter,
-                quote_char=options.quote_char,
-                newlines_in_values=False,
-                ignore_empty_lines=False,
-                invalid_row_handler=reject_row,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
+        # (zero copy: an io.BytesIO would be read block by block through Python)
+        # Only the serial reader tells the invalid-row handler the row's line number.
+        table = _read_csv_as_strings(
+            pa.BufferReader(utf8), header, options, threads=False, on_invalid=reject_row
         )
     except pa.ArrowInvalid as exc:
         raise LandingFileError(f"{where}: cannot be parsed as CSV: {exc}") from None
@@ -287,6 +272,35 @@ def _read_csv(
     return table, lines
 
 
+def _read_csv_as_strings(
+    source: pa.BufferReader,
+    header: list[str],
+    options: CsvOptions,
+    *,
+    threads: bool,
+    on_invalid: Callable[[pacsv.InvalidRow], str] | None = None,
+) -> pa.Table:
+    """Every field as a string, as written: "" stays "" (null values are the typing's business)."""
+    return pacsv.read_csv(
+        source,
+        read_options=pacsv.ReadOptions(
+            column_names=header, skip_rows=1 if options.header else 0, use_threads=threads
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=options.delimiter,
+            quote_char=options.quote_char,
+            newlines_in_values=False,
+            ignore_empty_lines=False,
+            invalid_row_handler=on_invalid,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
 def _read_clean_csv(
     data: bytes, where: str, contract: DatasetContract, findings: list[str], quarantine: bool
 ) -> tuple[pa.Table, np.ndarray] | None:
@@ -325,23 +339,7 @@ def _read_clean_csv(
     except LandingFileError:
         return None
     try:
-        table = pacsv.read_csv(
-            pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(
-                column_names=header, skip_rows=1 if options.header else 0, use_threads=not quoted
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=options.delimiter,
-                quote_char=options.quote_char,
-                newlines_in_values=False,
-                ignore_empty_lines=False,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        table = _read_csv_as_strings(pa.BufferReader(data), header, options, threads=not quoted)
     except pa.ArrowInvalid:
         return None
     findings.extend(own_findings)
