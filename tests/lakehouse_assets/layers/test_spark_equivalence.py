@@ -15,6 +15,7 @@ import pytest
 import yaml
 from pyiceberg.catalog.sql import SqlCatalog
 
+from checks import history
 from io_managers.iceberg_io_manager import IcebergIOManager
 from lakehouse_assets.assets.factory import build_assets
 from lakehouse_assets.cli.demo import write_demo_landing
@@ -150,20 +151,8 @@ def _partitions(table) -> list[tuple]:
 
 LEDGER = "landing.files"
 LEDGER_COLUMNS = ["dataset", "key", "etag", "size", "partitions", "status", "reason"]
-HISTORY = "audit.check_results"
 # the quality history without the runs' times and ids: the same checks, outcomes and counts
-HISTORY_COLUMNS = [
-    "layer",
-    "table_name",
-    "partition",
-    "check_name",
-    "rule",
-    "severity",
-    "passed",
-    "rows_checked",
-    "rows_failing",
-    "description",
-]
+HISTORY_COLUMNS = [name for name, _, _ in history.COLUMNS if name not in ("evaluated_at", "run_id")]
 
 
 def assert_same_tables(pandas_home, spark_home) -> list[str]:
@@ -188,7 +177,7 @@ def assert_same_tables(pandas_home, spark_home) -> list[str]:
             # the file ledger's times and run ids are the runs', and the executors that read the
             # files on Spark count no rows and hash no bytes: the same files, statuses and partitions
             expected, actual = expected.select(LEDGER_COLUMNS), actual.select(LEDGER_COLUMNS)
-        if identifier == HISTORY:
+        if identifier == history.IDENTIFIER:
             expected, actual = (
                 table.select(HISTORY_COLUMNS).sort_by([(name, "ascending") for name in HISTORY_COLUMNS])
                 for table in (expected, actual)
